@@ -1,0 +1,1 @@
+"""The fpdsl language: grammar, syntax tree, parser, checker."""

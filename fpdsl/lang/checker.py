@@ -1,0 +1,255 @@
+"""Semantic checks: names, arguments, duplicates, kernel-version availability
+and the balance of preempt/softirq/interrupt state along every path of a hook."""
+
+from __future__ import annotations
+
+from fpdsl.diagnostics import Diagnostic, FpdslError, Span, did_you_mean
+from fpdsl.lang import ast
+from fpdsl.lang.loader import ResolvedPolicy
+from fpdsl.lang.vocabulary import (
+    ARG_KINDS,
+    HOOKS,
+    KERNEL_VERSIONS,
+    PAIRED_HOOKS,
+    PREDICATES,
+    PRIMITIVES,
+    Effect,
+)
+
+_COUNTERS = ("preempt", "bh", "irq", "neon")
+_COUNTER_WORDS = {
+    "preempt": "preemption (preempt_disable/enable)",
+    "bh": "softirqs (local_bh_disable/enable)",
+    "irq": "interrupts (local_irq_*)",
+    "neon": "kernel-mode NEON (kernel_neon_begin/end)",
+}
+
+
+class _Checker:
+    def __init__(self, resolved: ResolvedPolicy) -> None:
+        self.resolved = resolved
+        self.diags: list[Diagnostic] = []
+        self.source = resolved.policy.source
+        self.flags = {f.name for f in resolved.flags}
+
+    def error(self, message: str, span: Span | None, hint: str | None = None, source=None) -> None:
+        self.diags.append(Diagnostic(message, span, source or self.source, hint))
+
+    # ---- declarations ---------------------------------------------------
+
+    def check_policy(self, policy: ast.Policy) -> None:
+        src = policy.source
+        if policy.kernel is not None and policy.kernel not in KERNEL_VERSIONS:
+            self.error(
+                f"unknown kernel model '{policy.kernel}'",
+                policy.kernel_span,
+                "the model knows " + " and ".join(KERNEL_VERSIONS),
+                src,
+            )
+        seen: dict[str, ast.FlagDecl] = {}
+        for flag in policy.flags:
+            if flag.name in seen:
+                self.error(f"flag '{flag.name}' declared twice", flag.span, "remove one declaration", src)
+            elif flag.name in PRIMITIVES or flag.name in PREDICATES or flag.name in HOOKS:
+                self.error(f"flag '{flag.name}' has the name of a kernel primitive", flag.span, "rename the flag", src)
+            seen[flag.name] = flag
+        hooks: dict[str, ast.Hook] = {}
+        for hook in policy.hooks:
+            if hook.name not in HOOKS:
+                guess = did_you_mean(hook.name, list(HOOKS))
+                self.error(
+                    f"unknown hook '{hook.name}'",
+                    hook.name_span,
+                    f"did you mean '{guess}'?" if guess else "hooks are " + ", ".join(HOOKS),
+                    src,
+                )
+            elif hook.name in hooks:
+                self.error(
+                    f"hook '{hook.name}' defined twice (first at line {hooks[hook.name].span.line})",
+                    hook.name_span,
+                    "merge the two bodies",
+                    src,
+                )
+            else:
+                hooks[hook.name] = hook
+            self.check_body(hook.body, src)
+
+    # ---- statements and expressions ---------------------------------------
+
+    def check_body(self, body: tuple[ast.Stmt, ...], src) -> None:
+        for stmt in body:
+            if isinstance(stmt, ast.Call):
+                self.check_call(stmt, src, statement=True)
+            elif isinstance(stmt, ast.Assign):
+                self.check_flag(stmt.flag, stmt.span, src, assigned=True)
+            elif isinstance(stmt, ast.If):
+                self.check_expr(stmt.cond, src)
+                self.check_body(stmt.then, src)
+                self.check_body(stmt.orelse, src)
+
+    def check_call(self, call: ast.Call, src, statement: bool) -> None:
+        table, other = (PRIMITIVES, PREDICATES) if statement else (PREDICATES, PRIMITIVES)
+        what = "primitive" if statement else "predicate"
+        spec = table.get(call.name)
+        if spec is None:
+            if call.name in other:
+                hint = (
+                    f"{call.name}() is a condition: use it in an 'if'"
+                    if statement
+                    else f"{call.name}() is a statement, not a condition"
+                )
+            else:
+                guess = did_you_mean(call.name, list(table))
+                hint = f"did you mean '{guess}()'?" if guess else f"see `fpdsl primitives` for the list of {what}s"
+            self.error(f"unknown {what} '{call.name}'", call.span, hint, src)
+            return
+        if len(call.args) != len(spec.args):
+            expected = ", ".join(spec.args) or "no arguments"
+            self.error(
+                f"{call.name}() takes {len(spec.args)} argument{'s' if len(spec.args) != 1 else ''}, "
+                f"got {len(call.args)}",
+                call.span,
+                f"{call.name}({expected})",
+                src,
+            )
+            return
+        for arg, kind in zip(call.args, spec.args):
+            allowed = ARG_KINDS[kind]
+            if arg.name not in allowed:
+                guess = did_you_mean(arg.name, list(allowed))
+                hint = f"did you mean '{guess}'?" if guess else "expected one of: " + ", ".join(allowed)
+                self.error(f"{call.name}(): '{arg.name}' is not a {kind.replace('_', ' ')}", arg.span, hint, src)
+        if spec.since == "v4.18" and self.resolved.kernel == "v4.16":
+            self.error(
+                f"{call.name}() does not exist in the v4.16 host machinery",
+                call.span,
+                "declare 'kernel v4.18' after the policy line",
+                src,
+            )
+
+    def check_flag(self, name: str, span: Span, src, assigned: bool = False) -> None:
+        if name in self.flags:
+            return
+        if name in PREDICATES and not assigned:
+            hint = f"predicates are called: {name}()"
+        else:
+            guess = did_you_mean(name, self.flags | (set() if assigned else set(PREDICATES)))
+            if guess in PREDICATES:
+                hint = f"did you mean '{guess}()'?"
+            elif guess:
+                hint = f"did you mean '{guess}'?"
+            else:
+                hint = f"declare it: flag {name}"
+        self.error(f"unknown flag '{name}'", span, hint, src)
+
+    def check_expr(self, expr: ast.Expr, src) -> None:
+        for node in ast.walk_expr(expr):
+            if isinstance(node, ast.Call):
+                self.check_call(node, src, statement=False)
+            elif isinstance(node, ast.FlagRef):
+                self.check_flag(node.name, node.span, src)
+
+    # ---- balance ------------------------------------------------------------
+
+    def effect_of(self, body: tuple[ast.Stmt, ...], src) -> Effect | None:
+        """The net effect of a body; None (after reporting) if paths disagree."""
+        total = Effect()
+        for stmt in body:
+            if isinstance(stmt, ast.Call):
+                spec = PRIMITIVES.get(stmt.name)
+                if spec is not None:
+                    total = _add(total, spec.effect)
+            elif isinstance(stmt, ast.If):
+                then = self.effect_of(stmt.then, src)
+                orelse = self.effect_of(stmt.orelse, src)
+                if then is None or orelse is None:
+                    return None
+                if then != orelse:
+                    which = [c for c in _COUNTERS if getattr(then, c) != getattr(orelse, c)]
+                    self.error(
+                        "the branches of this 'if' leave "
+                        + ", ".join(_COUNTER_WORDS[c] for c in which)
+                        + f" unbalanced ({_show(then)} vs {_show(orelse)})",
+                        stmt.span,
+                        "disable and enable in the same branch",
+                        src,
+                    )
+                    return None
+                total = _add(total, then)
+        return total
+
+    def check_balance(self) -> None:
+        effects: dict[str, Effect] = {}
+        for name, hook in self.resolved.hooks.items():
+            if name not in HOOKS:
+                continue
+            src = _source_of(self.resolved, hook)
+            eff = self.effect_of(hook.body, src)
+            if eff is None:
+                continue
+            effects[name] = eff
+            required = Effect(irq=HOOKS[name].irq_delta)
+            if name in PAIRED_HOOKS:
+                continue
+            if eff != required:
+                if name == "exit" and eff.irq != -1:
+                    self.error(
+                        "the exit hook must contain the run loop's local_irq_enable()",
+                        hook.name_span,
+                        "interrupts are off when the exit hook starts; write local_irq_enable() where the run "
+                        "loop should enable them",
+                        src,
+                    )
+                else:
+                    self.error(
+                        f"hook '{name}' leaves state unbalanced: {_show(_sub(eff, required))}",
+                        hook.name_span,
+                        "every disable needs its enable in the same hook (load/put may pair up)",
+                        src,
+                    )
+        load, put = effects.get("load", Effect()), effects.get("put", Effect())
+        if _add(load, put) != Effect() and ("load" in effects or "put" in effects):
+            hook = self.resolved.hooks.get("load") or self.resolved.hooks.get("put")
+            self.error(
+                f"hooks 'load' and 'put' do not balance: load {_show(load)}, put {_show(put)}",
+                hook.name_span,
+                "what load disables, put must enable",
+                _source_of(self.resolved, hook),
+            )
+
+
+def _source_of(resolved: ResolvedPolicy, hook: ast.Hook):
+    for policy in resolved.chain:
+        if policy.source.path == hook.policy:
+            return policy.source
+    return resolved.policy.source
+
+
+def _add(a: Effect, b: Effect) -> Effect:
+    return Effect(*(getattr(a, c) + getattr(b, c) for c in _COUNTERS))
+
+
+def _sub(a: Effect, b: Effect) -> Effect:
+    return Effect(*(getattr(a, c) - getattr(b, c) for c in _COUNTERS))
+
+
+def _show(e: Effect) -> str:
+    parts = [f"{c} {getattr(e, c):+d}" for c in _COUNTERS if getattr(e, c)]
+    return ", ".join(parts) if parts else "balanced"
+
+
+def check(resolved: ResolvedPolicy) -> list[Diagnostic]:
+    """All diagnostics for a resolved policy (empty when it is clean)."""
+    checker = _Checker(resolved)
+    for policy in resolved.chain:
+        checker.check_policy(policy)
+    if not checker.diags:
+        checker.check_balance()
+    return checker.diags
+
+
+def check_or_raise(resolved: ResolvedPolicy) -> ResolvedPolicy:
+    diags = check(resolved)
+    if diags:
+        raise FpdslError(diags)
+    return resolved

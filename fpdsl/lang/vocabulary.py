@@ -1,0 +1,122 @@
+"""What a policy may say: hooks, primitives, predicates and their argument
+kinds, with the interrupt/softirq/preemption effect of each primitive. The
+names are the kernel's where the kernel has one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Argument kinds.
+STORAGE = ("guest", "host", "task")  # vcpu->arch.ctxt, kvm_host_cpu_state, current->thread
+BINDABLE = ("guest", "task")
+THREAD_FLAG = ("TIF_FOREIGN_FPSTATE", "TIF_SVE")
+
+ARG_KINDS: dict[str, tuple[str, ...]] = {
+    "storage": STORAGE,
+    "bindable": BINDABLE,
+    "thread_flag": THREAD_FLAG,
+}
+
+
+@dataclass(frozen=True)
+class HookInfo:
+    name: str
+    when: str
+    # Net change of the irq-disable depth the hook must make (the exit hook
+    # contains the run loop's own local_irq_enable()).
+    irq_delta: int = 0
+
+
+HOOKS: dict[str, HookInfo] = {
+    h.name: h
+    for h in (
+        HookInfo("load", "kvm_arch_vcpu_load(): vcpu_load() or a switch back to the vcpu thread; preemption off"),
+        HookInfo("put", "kvm_arch_vcpu_put(): vcpu_put() (irqs on) or the sched-out notifier (irqs off)"),
+        HookInfo("enter", "just before guest entry; preemption and interrupts off"),
+        HookInfo("trap", "the guest's first FP/SIMD access while the FP trap is armed (hyp, irqs off)"),
+        HookInfo(
+            "exit",
+            "after guest exit, interrupts off; contains the run loop's local_irq_enable()",
+            irq_delta=-1,
+        ),
+        HookInfo("softirq", "a softirq wants kernel-mode NEON on a CPU where this vcpu is loaded"),
+    )
+}
+
+# Hooks that may carry an imbalance as long as the pair cancels out.
+PAIRED_HOOKS = {"load": "put", "put": "load"}
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Change in (preempt count, softirq-disable count, irq-disable depth)."""
+
+    preempt: int = 0
+    bh: int = 0
+    irq: int = 0
+    neon: int = 0  # kernel_neon_begin/end nesting
+
+
+@dataclass(frozen=True)
+class Primitive:
+    name: str
+    args: tuple[str, ...]  # argument kinds
+    doc: str
+    effect: Effect = Effect()
+    since: str | None = None  # first kernel model version that has it
+
+
+PRIMITIVES: dict[str, Primitive] = {
+    p.name: p
+    for p in (
+        Primitive("fpsimd_save_state", ("storage",), "save the CPU's FPSIMD registers into a saved state"),
+        Primitive("fpsimd_load_state", ("storage",), "load a saved state into the CPU's FPSIMD registers"),
+        Primitive(
+            "fpsimd_save",
+            (),
+            "save the live registers into the state bound to this CPU, unless TIF_FOREIGN_FPSTATE",
+            since="v4.18",
+        ),
+        Primitive(
+            "fpsimd_bind_state_to_cpu", ("bindable",), "bind a saved state to this CPU's registers", since="v4.18"
+        ),
+        Primitive("fpsimd_flush_cpu_state", (), "forget which saved state this CPU's registers hold"),
+        Primitive("set_thread_flag", ("thread_flag",), "set a flag of the vcpu thread"),
+        Primitive("clear_thread_flag", ("thread_flag",), "clear a flag of the vcpu thread"),
+        Primitive("arm_fp_trap", (), "trap the guest's next FP/SIMD access (CPTR_EL2.TFP / CPACR_EL1.FPEN)"),
+        Primitive("disarm_fp_trap", (), "let the guest use FP/SIMD without trapping"),
+        Primitive("local_bh_disable", (), "mask softirqs on this CPU", Effect(bh=1)),
+        Primitive("local_bh_enable", (), "unmask softirqs; runs pending ones", Effect(bh=-1)),
+        Primitive("preempt_disable", (), "disable preemption", Effect(preempt=1)),
+        Primitive("preempt_enable", (), "enable preemption", Effect(preempt=-1)),
+        Primitive("local_irq_disable", (), "mask interrupts", Effect(irq=1)),
+        Primitive("local_irq_enable", (), "unmask interrupts; pending ones are taken", Effect(irq=-1)),
+        Primitive("local_irq_save", (), "mask interrupts, remembering the previous state", Effect(irq=1)),
+        Primitive("local_irq_restore", (), "restore the interrupt state saved by local_irq_save()", Effect(irq=-1)),
+        Primitive(
+            "kernel_neon_begin",
+            (),
+            "claim the FPSIMD registers for kernel-mode NEON",
+            Effect(preempt=1, neon=1),
+        ),
+        Primitive("kernel_neon_end", (), "release kernel-mode NEON", Effect(preempt=-1, neon=-1)),
+        Primitive("set_kernel_neon_busy", (), "mark kernel-mode NEON busy on this CPU (softirqs fall back)"),
+        Primitive("clear_kernel_neon_busy", (), "clear this CPU's kernel_neon_busy"),
+    )
+}
+
+PREDICATES: dict[str, Primitive] = {
+    p.name: p
+    for p in (
+        Primitive("local_softirq_pending", (), "a softirq is pending on this CPU"),
+        Primitive("may_use_simd", (), "kernel-mode NEON is allowed here"),
+        Primitive("test_thread_flag", ("thread_flag",), "a flag of the vcpu thread is set"),
+        Primitive("fp_trap_armed", (), "the guest's FP/SIMD accesses trap"),
+        Primitive("system_supports_sve", (), "the system has SVE"),
+        Primitive("irqs_disabled", (), "interrupts are masked on this CPU"),
+        Primitive("kernel_neon_busy", (), "this CPU's kernel_neon_busy is set"),
+    )
+}
+
+KERNEL_VERSIONS = ("v4.16", "v4.18")
+DEFAULT_KERNEL = "v4.16"

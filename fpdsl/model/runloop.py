@@ -1,0 +1,351 @@
+"""The environment: every event the kernel and the workload may produce, and
+KVM's run loop as control points (primer section 3). `successors()` lists the
+enabled events of a world; `step()` applies one, deterministically.
+
+Control points of the vcpu thread A (its `pc`): user (in user space, vcpu not
+loaded), loop (top of the run loop, at cond_resched()), guest (running the
+guest, interrupts masked on the host), handle (handle_exit(), interrupts and
+preemption on). A competing task is in user or kernel."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from fpdsl.model.machine import Hooks, Machine, ModelConfig
+from fpdsl.model.records import Op, Violation
+from fpdsl.model.state import Cpu, Task, Vcpu, World
+from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO
+
+# Events: (kind, actor, arg). actor is a task name or a CPU number.
+Event = tuple
+
+
+class StepResult(NamedTuple):
+    world: World
+    ops: list[Op]
+    violations: list[Violation]
+
+
+EVENT_WORDS = {
+    "user_fp": "{a} uses FPSIMD in user space",
+    "user_sve": "{a} starts using SVE in user space (SVE access trap)",
+    "syscall": "{a} makes a syscall (SVE high bits discarded)",
+    "kernel_neon": "{a} uses kernel-mode NEON in a syscall",
+    "ret_to_user": "{a} returns to user space",
+    "ioctl": "{a} calls ioctl(KVM_RUN)",
+    "enter": "{a} enters the guest",
+    "guest_fp": "the guest uses FPSIMD",
+    "exit": "the guest exits to the host",
+    "exit_irq": "a host interrupt (raising a kernel-NEON softirq) makes the guest exit",
+    "resume": "handle_exit() done, back to the top of the run loop",
+    "to_user": "the exit needs user space: vcpu_put(), return to user",
+    "irq": "cpu{a}: an interrupt raises a softirq that wants kernel-mode NEON",
+    "switch": "cpu{a}: context switch to {b}",
+}
+
+
+def describe(event: Event) -> str:
+    kind, actor, arg = event
+    b = "idle" if arg is None else arg
+    return EVENT_WORDS[kind].format(a=actor, b=b)
+
+
+def label(event: Event) -> str:
+    """Compact, stable spelling used by scenario files and traces."""
+    kind, actor, arg = event
+    if kind == "switch":
+        return f"cpu{actor}:switch:{'idle' if arg is None else arg}"
+    if kind == "irq":
+        return f"cpu{actor}:irq"
+    return f"{actor}:{kind}"
+
+
+def initial_world(config: ModelConfig, flags: tuple[bool, ...]) -> World:
+    cpus = [Cpu() for _ in range(config.cpus)]
+    tasks = {n: Task(n) for n in config.task_names()}
+    w = World(cpus, tasks, Vcpu(flags))
+    for name, task in tasks.items():
+        w.versions[name] = 1
+        task.saved_v = (name, 1)
+        task.pc = "kernel"  # runnable, about to return to user space
+    w.versions[GUEST] = 1
+    w.vcpu.saved_v = (GUEST, 1)
+    # The vcpu thread runs on CPU 0 in user space with its state live.
+    a = tasks[VCPU_THREAD]
+    a.cpu, a.foreign, a.last_cpu, a.pc = 0, False, 0, "user"
+    a.saved_v = ZERO
+    cpus[0].curr, cpus[0].v, cpus[0].bound = VCPU_THREAD, (VCPU_THREAD, 1), VCPU_THREAD
+    return w
+
+
+PREEMPTIBLE = {"user", "kernel", "loop", "handle"}
+
+
+def successors(world: World, config: ModelConfig) -> list[Event]:
+    events: list[Event] = []
+    for cpu_index, cpu in enumerate(world.cpus):
+        name = cpu.curr
+        if name is not None:
+            task = world.tasks[name]
+            pc = task.pc
+            if pc == "user":
+                events.append(("user_fp", name, None))
+                if config.sve and not task.sve:
+                    events.append(("user_sve", name, None))
+                if name == VCPU_THREAD:
+                    if world.runs < config.runs:
+                        events.append(("ioctl", name, None))
+                else:
+                    events.append(("syscall", name, None))
+            elif pc == "kernel":
+                events.append(("kernel_neon", name, None))
+                events.append(("ret_to_user", name, None))
+            elif pc == "loop":
+                events.append(("enter", name, None))
+            elif pc == "guest":
+                events.append(("guest_fp", name, None))
+                events.append(("exit", name, None))
+                events.append(("exit_irq", name, None))
+            elif pc == "handle":
+                if world.exits < config.exits:
+                    events.append(("resume", name, None))
+                events.append(("to_user", name, None))
+        if cpu.irq == 0 and not (name is not None and world.tasks[name].pc == "guest"):
+            events.append(("irq", cpu_index, None))
+        # Preemption: the running context is preemptible and someone else is runnable.
+        running_ok = name is None or (world.tasks[name].pc in PREEMPTIBLE and cpu.preempt == 0 and cpu.irq == 0)
+        if running_ok:
+            for other in world.tasks.values():
+                if other.cpu is None:
+                    events.append(("switch", cpu_index, other.name))
+            if name is not None:
+                events.append(("switch", cpu_index, None))
+    return events
+
+
+def step(world: World, event: Event, config: ModelConfig, hooks: Hooks, record: bool = True) -> StepResult:
+    """Apply one event to a copy of `world`."""
+    w = world.clone()
+    m = Machine(config, hooks, w, record)
+    kind, actor, arg = event
+    if kind in ("irq", "switch"):
+        m.cpu = actor
+    else:
+        m.cpu = w.tasks[actor].cpu
+    _APPLY[kind](m, actor, arg)
+    _check_preemptible(m)
+    return StepResult(w, m.ops, m.violations)
+
+
+# ---- event semantics ------------------------------------------------------
+
+
+def _user_fp(m: Machine, name: str, _arg) -> None:
+    task = m.world.tasks[name]
+    c = m.c
+    m.check_read(name, c.v, "user space")
+    if task.sve and m.config.sve:
+        m.check_read(name, c.z, "user space", "SVE high bits")
+        c.v = c.z = m.world.fresh(name)
+    else:
+        c.v = m.world.fresh(name)
+        c.z = ZERO  # an FPSIMD write zeroes the SVE high bits
+    m.op("write", name, c.v, "user space")
+
+
+def _user_sve(m: Machine, name: str, _arg) -> None:
+    """do_sve_acc(): save the FPSIMD state, convert it to SVE (high bits zero),
+    set TIF_SVE, reload on the way back; then the first SVE use."""
+    task = m.world.tasks[name]
+    origin = "do_sve_acc()"
+    m.bh_disable(origin)
+    if not task.foreign:
+        m.task_save(task, origin)
+    task.saved_z = ZERO
+    task.last_cpu = None  # fpsimd_flush_task_state()
+    task.foreign = True
+    task.sve = True
+    m.bh_enable(origin)
+    m.restore_current_state()
+    c = m.c
+    m.check_read(name, c.v, "user space")
+    c.v = c.z = m.world.fresh(name)
+    m.op("write", name, c.v, "user space")
+
+
+def _syscall(m: Machine, name: str, _arg) -> None:
+    task = m.world.tasks[name]
+    task.sve = False  # el0_svc: sve_user_discard()
+    task.pc = "kernel"
+
+
+def _kernel_neon(m: Machine, name: str, _arg) -> None:
+    origin = "kernel-mode NEON in a syscall"
+    if m.may_use_simd():
+        m.kernel_neon_begin(origin)
+        m.use_kernel_neon(origin)
+        m.kernel_neon_end(origin)
+
+
+def _ret_to_user(m: Machine, name: str, _arg) -> None:
+    m.restore_current_state()
+    m.world.tasks[name].pc = "user"
+
+
+def _ioctl(m: Machine, name: str, _arg) -> None:
+    w = m.world
+    a = w.tasks[name]
+    a.sve = False  # the KVM_RUN syscall discards the SVE high bits
+    w.runs += 1
+    w.exits = 0
+    m.op("kvm_run", "ioctl(KVM_RUN)", None, "kvm_arch_vcpu_ioctl_run()")
+    _vcpu_load(m)
+    a.pc = "loop"
+
+
+def _vcpu_load(m: Machine) -> None:
+    m.preempt_disable("vcpu_load()")
+    m.world.vcpu.loaded = m.cpu
+    if m.hooks.has("load"):
+        m.hooks.run("load", m)
+    m.preempt_enable("vcpu_load()")
+
+
+def _vcpu_put(m: Machine, irqs_off: bool) -> None:
+    if irqs_off:  # the sched-out preempt notifier runs inside schedule()
+        m.c.irq += 1
+    m.preempt_disable("vcpu_put()")
+    if m.hooks.has("put"):
+        m.hooks.run("put", m)
+    m.world.vcpu.loaded = None
+    m.preempt_enable("vcpu_put()")
+    if irqs_off:
+        m.c.irq -= 1
+
+
+def _enter(m: Machine, name: str, _arg) -> None:
+    origin = "kvm_arch_vcpu_ioctl_run()"
+    m.preempt_disable(origin)
+    m.irq_disable(origin)
+    if m.hooks.has("enter"):
+        m.hooks.run("enter", m)
+    m.world.tasks[name].pc = "guest"
+
+
+def _guest_fp(m: Machine, name: str, _arg) -> None:
+    v = m.world.vcpu
+    if v.trap_armed:
+        m.op("trap", "guest FP/SIMD access trap", None, "hyp")
+        if m.hooks.has("trap"):
+            m.hooks.run("trap", m)
+        if v.trap_armed:
+            m.violate("kernel-rules", "the trap hook left the FP trap armed: the guest would trap forever", "hyp")
+            return
+    c = m.c
+    m.check_read(GUEST, c.v, "the guest")
+    c.v = m.world.fresh(GUEST)
+    c.z = ZERO
+    m.op("write", GUEST, c.v, "the guest")
+
+
+def _exit(m: Machine, name: str, irq: bool) -> None:
+    w = m.world
+    w.exits += 1
+    m.op("exits", "guest exit", None, "kvm_arch_vcpu_ioctl_run()")
+    if irq:
+        m.c.irq_pending = True
+    depth = m.c.irq
+    if m.hooks.has("exit"):
+        m.hooks.run("exit", m)
+    else:
+        m.irq_enable("local_irq_enable()")
+    if m.c.irq >= depth:
+        m.violate("kernel-rules", "the exit hook left interrupts disabled", "exit hook")
+        m.c.irq = 0
+        m.c.irq_pending = False
+    m.preempt_enable("kvm_arch_vcpu_ioctl_run()")
+    w.tasks[name].pc = "handle"
+
+
+def _exit_irq(m: Machine, name: str, _arg) -> None:
+    _exit(m, name, True)
+
+
+def _exit_plain(m: Machine, name: str, _arg) -> None:
+    _exit(m, name, False)
+
+
+def _resume(m: Machine, name: str, _arg) -> None:
+    m.world.tasks[name].pc = "loop"
+
+
+def _to_user(m: Machine, name: str, _arg) -> None:
+    m.op("exits_to_user", "exit to user space", None, "kvm_arch_vcpu_ioctl_run()")
+    _vcpu_put(m, irqs_off=False)
+    m.restore_current_state()
+    m.world.tasks[name].pc = "user"
+    m.world.exits = 0
+
+
+def _irq(m: Machine, cpu: int, _arg) -> None:
+    m.take_interrupt("interrupt")
+    cur = m.current()
+    if cur is not None and cur.pc == "user":
+        m.restore_current_state()  # the interrupt returns to user space
+
+
+def _switch(m: Machine, cpu: int, nxt: str | None) -> None:
+    w = m.world
+    c = m.c
+    prev = c.curr
+    if prev == VCPU_THREAD:
+        m.op("preemptions", "vcpu thread preempted", None, "schedule()")
+    if prev is not None and w.vcpu.loaded == cpu and w.tasks[prev].pc in ("loop", "handle"):
+        _vcpu_put(m, irqs_off=True)
+    m.thread_switch(nxt)
+    if prev is not None:
+        w.tasks[prev].cpu = None
+    c.curr = nxt
+    if nxt is None:
+        return
+    task = w.tasks[nxt]
+    task.cpu = cpu
+    if task.pc in ("loop", "handle"):
+        _vcpu_load(m)  # the sched-in preempt notifier
+    elif task.pc == "user":
+        m.restore_current_state()  # it was preempted in user space: back there
+
+
+def _check_preemptible(m: Machine) -> None:
+    a = m.world.tasks[VCPU_THREAD]
+    if a.cpu is None or a.pc not in ("loop", "handle"):
+        return
+    c = m.world.cpus[a.cpu]
+    where = "cond_resched()" if a.pc == "loop" else "handle_exit()"
+    problems = []
+    if c.preempt:
+        problems.append(f"preemption disabled (preempt count {c.preempt})")
+    if c.bh:
+        problems.append("softirqs masked")
+    if c.irq:
+        problems.append("interrupts disabled")
+    if problems:
+        m.violate("preemptibility", f"the run loop reaches {where} with " + " and ".join(problems), where)
+
+
+_APPLY = {
+    "user_fp": _user_fp,
+    "user_sve": _user_sve,
+    "syscall": _syscall,
+    "kernel_neon": _kernel_neon,
+    "ret_to_user": _ret_to_user,
+    "ioctl": _ioctl,
+    "enter": _enter,
+    "guest_fp": _guest_fp,
+    "exit": _exit_plain,
+    "exit_irq": _exit_irq,
+    "resume": _resume,
+    "to_user": _to_user,
+    "irq": _irq,
+    "switch": _switch,
+}

@@ -1,0 +1,227 @@
+"""The model's state: CPUs, tasks, the vcpu. Mutable for speed inside one
+step; `key()` gives a hashable canonical form for the explorer, in which
+stale versions collapse (only "is it its owner's last write?" matters for the
+properties) and interchangeable CPUs and competing tasks are reduced."""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+from fpdsl.model.values import KERNEL, ZERO, Value
+
+
+class Cpu:
+    __slots__ = (
+        "v",  # FPSIMD registers V0-V31 (abstract value)
+        "z",  # SVE high bits of Z0-Z31 (+P/FFR)
+        "bound",  # fpsimd_last_state: None, "guest" or a task name
+        "neon_busy",  # kernel_neon_busy
+        "irq",  # interrupt-disable depth
+        "bh",  # softirq-disable count
+        "preempt",  # preempt count
+        "softirq_pending",  # a softirq wanting kernel-mode NEON is pending
+        "irq_pending",  # an interrupt arrived while interrupts were masked
+        "curr",  # running task name or None (idle, a kernel thread)
+        "host",  # kvm_host_cpu_state: KVM's per-CPU copy of the host registers
+        "in_softirq",  # transient within a step
+    )
+
+    def __init__(self) -> None:
+        self.v: Value = ZERO
+        self.z: Value = ZERO
+        self.bound: str | None = None
+        self.neon_busy = False
+        self.irq = 0
+        self.bh = 0
+        self.preempt = 0
+        self.softirq_pending = False
+        self.irq_pending = False
+        self.curr: str | None = None
+        self.host: Value = ZERO
+        self.in_softirq = False
+
+    def clone(self) -> Cpu:
+        c = Cpu.__new__(Cpu)
+        for s in Cpu.__slots__:
+            setattr(c, s, getattr(self, s))
+        return c
+
+
+class Task:
+    __slots__ = ("name", "saved_v", "saved_z", "foreign", "sve", "last_cpu", "pc", "cpu")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.saved_v: Value = ZERO  # thread.fpsimd_state
+        self.saved_z: Value = ZERO  # thread.sve_state high bits
+        self.foreign = True  # TIF_FOREIGN_FPSTATE
+        self.sve = False  # TIF_SVE
+        self.last_cpu: int | None = None  # fpsimd_state.cpu
+        self.pc = "user"  # where the thread is: user, kernel, loop, guest, handle
+        self.cpu: int | None = None  # CPU it runs on, None when not running
+
+    def clone(self) -> Task:
+        t = Task.__new__(Task)
+        for s in Task.__slots__:
+            setattr(t, s, getattr(self, s))
+        return t
+
+
+class Vcpu:
+    __slots__ = ("saved_v", "trap_armed", "flags", "loaded")
+
+    def __init__(self, flags: tuple[bool, ...]) -> None:
+        self.saved_v: Value = ZERO  # vcpu->arch.ctxt fp_regs
+        self.trap_armed = True  # CPTR_EL2.TFP / CPACR_EL1.FPEN
+        self.flags = list(flags)  # the policy's per-vcpu flags
+        self.loaded: int | None = None  # CPU between kvm_arch_vcpu_load and _put
+
+    def clone(self) -> Vcpu:
+        v = Vcpu.__new__(Vcpu)
+        v.saved_v = self.saved_v
+        v.trap_armed = self.trap_armed
+        v.flags = list(self.flags)
+        v.loaded = self.loaded
+        return v
+
+
+class World:
+    __slots__ = ("cpus", "tasks", "vcpu", "versions", "runs", "exits")
+
+    def __init__(self, cpus: list[Cpu], tasks: dict[str, Task], vcpu: Vcpu) -> None:
+        self.cpus = cpus
+        self.tasks = tasks
+        self.vcpu = vcpu
+        self.versions: dict[str, int] = {}
+        self.runs = 0  # KVM_RUN calls made
+        self.exits = 0  # guest exits in the current KVM_RUN
+
+    def clone(self) -> World:
+        w = World.__new__(World)
+        w.cpus = [c.clone() for c in self.cpus]
+        w.tasks = {n: t.clone() for n, t in self.tasks.items()}
+        w.vcpu = self.vcpu.clone()
+        w.versions = dict(self.versions)
+        w.runs = self.runs
+        w.exits = self.exits
+        return w
+
+    def fresh(self, owner: str) -> Value:
+        version = self.versions.get(owner, 0) + 1
+        self.versions[owner] = version
+        return (owner, version)
+
+    def is_current(self, value: Value) -> bool:
+        return value[1] == self.versions.get(value[0], 0)
+
+    # ---- canonical form -------------------------------------------------
+
+    def _val(self, value: Value, tmap: dict[str, str]) -> tuple[str, int]:
+        owner = value[0]
+        if owner == "0" or owner == KERNEL:
+            return (owner, 0)
+        return (tmap.get(owner, owner), 1 if value[1] == self.versions.get(owner, 0) else 0)
+
+    def _key_under(self, cperm: tuple[int, ...], tmap: dict[str, str]) -> tuple:
+        """The key with CPU i renamed cperm[i] and competing task n renamed tmap[n]."""
+        inv = [0] * len(cperm)
+        for old, new in enumerate(cperm):
+            inv[new] = old
+
+        def cpu_name(i: int | None) -> int:
+            return -1 if i is None else cperm[i]
+
+        cpus = []
+        for new in range(len(cperm)):
+            c = self.cpus[inv[new]]
+            cpus.append(
+                (
+                    self._val(c.v, tmap),
+                    self._val(c.z, tmap),
+                    tmap.get(c.bound, c.bound or ""),
+                    c.neon_busy,
+                    c.irq,
+                    c.bh,
+                    c.preempt,
+                    c.softirq_pending,
+                    c.irq_pending,
+                    tmap.get(c.curr, c.curr or ""),
+                    self._val(c.host, tmap),
+                )
+            )
+        tasks = []
+        for name in sorted(self.tasks, key=lambda n: tmap.get(n, n)):
+            t = self.tasks[name]
+            tasks.append(
+                (
+                    self._val(t.saved_v, tmap),
+                    self._val(t.saved_z, tmap),
+                    t.foreign,
+                    t.sve,
+                    cpu_name(t.last_cpu),
+                    t.pc,
+                    cpu_name(t.cpu),
+                )
+            )
+        v = self.vcpu
+        return (
+            tuple(cpus),
+            tuple(tasks),
+            (self._val(v.saved_v, tmap), v.trap_armed, tuple(v.flags), cpu_name(v.loaded)),
+            self.runs,
+            self.exits,
+        )
+
+    def key(self, symmetry: bool = True) -> tuple:
+        ncpu = len(self.cpus)
+        others = [n for n in self.tasks if n != "A"]
+        if not symmetry:
+            return self._key_under(tuple(range(ncpu)), {})
+        best = None
+        for cperm in permutations(range(ncpu)):
+            for tperm in permutations(others):
+                tmap = dict(zip(others, tperm))
+                k = self._key_under(cperm, tmap)
+                if best is None or k < best:
+                    best = k
+        return best
+
+    @staticmethod
+    def from_key(key: tuple, task_names: list[str], nflags: int) -> World:
+        """Rebuild a world from a key: current values get version 1, stale 0."""
+        cpus_k, tasks_k, vcpu_k, runs, exits = key
+        cpus = []
+        for ck in cpus_k:
+            c = Cpu()
+            (
+                c.v,
+                c.z,
+                c.bound,
+                c.neon_busy,
+                c.irq,
+                c.bh,
+                c.preempt,
+                c.softirq_pending,
+                c.irq_pending,
+                c.curr,
+                c.host,
+            ) = ck
+            c.bound = c.bound or None
+            c.curr = c.curr or None
+            cpus.append(c)
+        tasks = {}
+        for name, tk in zip(sorted(task_names), tasks_k):
+            t = Task(name)
+            (t.saved_v, t.saved_z, t.foreign, t.sve, t.last_cpu, t.pc, t.cpu) = tk
+            t.last_cpu = None if t.last_cpu < 0 else t.last_cpu
+            t.cpu = None if t.cpu < 0 else t.cpu
+            tasks[name] = t
+        vcpu = Vcpu(tuple(vcpu_k[2]))
+        vcpu.saved_v, vcpu.trap_armed, _flags, loaded = vcpu_k
+        vcpu.loaded = None if loaded < 0 else loaded
+        w = World(cpus, {n: tasks[n] for n in task_names}, vcpu)
+        w.versions = {n: 1 for n in task_names}
+        w.versions["G"] = 1
+        w.versions[KERNEL] = 0
+        w.runs, w.exits = runs, exits
+        return w

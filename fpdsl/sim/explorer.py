@@ -1,0 +1,133 @@
+"""Breadth-first exploration of every interleaving of the environment's
+events up to a bound. States are stored canonically (stale versions
+collapsed, CPUs and competing tasks reduced by symmetry); the first time a
+property fails, BFS order makes that path a shortest counterexample."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fpdsl.model.machine import Hooks, ModelConfig
+from fpdsl.model.records import PROPERTIES, Violation, count_ops
+from fpdsl.model.runloop import Event, initial_world, step, successors
+from fpdsl.model.state import World
+
+
+@dataclass
+class Counterexample:
+    prop: str
+    violation: Violation
+    path: list[Event]  # events from the initial state; the last one violates
+
+
+@dataclass
+class Exploration:
+    config: ModelConfig
+    states: int = 0
+    transitions: int = 0
+    max_depth: int = 0
+    seconds: float = 0.0
+    peak_bytes: int = 0
+    truncated: bool = False
+    counterexamples: dict[str, Counterexample] = field(default_factory=dict)
+    # state graph, for the cost analysis: key -> list of (event, child key, counts)
+    graph: dict | None = None
+    initial_key: tuple | None = None
+
+    def holds(self, prop: str) -> bool:
+        return prop not in self.counterexamples
+
+    @property
+    def clean(self) -> bool:
+        return not self.counterexamples
+
+
+def explore(
+    hooks: Hooks,
+    config: ModelConfig,
+    flags: tuple[bool, ...],
+    properties: tuple[str, ...] = PROPERTIES,
+    max_states: int = 2_000_000,
+    max_depth: int | None = None,
+    keep_graph: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    measure_memory: bool = False,
+) -> Exploration:
+    started = time.perf_counter()
+    if measure_memory:
+        tracemalloc.start()
+    result = Exploration(config)
+    init = initial_world(config, flags)
+    init_key = init.key(config.symmetry)
+    names = config.task_names()
+    # parent[key] = (parent key, event) ; None for the initial state
+    parent: dict[tuple, tuple | None] = {init_key: None}
+    graph: dict | None = {} if keep_graph else None
+    frontier = [init_key]
+    depth = 0
+    wanted = set(properties)
+    while frontier:
+        if max_depth is not None and depth >= max_depth:
+            result.truncated = True
+            break
+        nxt: list[tuple] = []
+        for key in frontier:
+            world = World.from_key(key, names, len(flags)) if key is not init_key else init
+            edges = [] if graph is not None else None
+            for event in successors(world, config):
+                res = step(world, event, config, hooks)
+                result.transitions += 1
+                child = res.world.key(config.symmetry)
+                for v in res.violations:
+                    if v.prop in wanted and v.prop not in result.counterexamples:
+                        path = _path(parent, key) + [event]
+                        result.counterexamples[v.prop] = Counterexample(v.prop, v, path)
+                if edges is not None:
+                    edges.append((event, child, count_ops(res.ops), bool(res.violations)))
+                if child not in parent:
+                    parent[child] = (key, event)
+                    nxt.append(child)
+            if graph is not None:
+                graph[key] = edges
+        depth += 1
+        if nxt:
+            result.max_depth = depth
+        frontier = nxt
+        if progress:
+            progress(len(parent), depth)
+        if len(parent) > max_states:
+            result.truncated = True
+            break
+    result.states = len(parent)
+    result.seconds = time.perf_counter() - started
+    if measure_memory:
+        result.peak_bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    result.graph = graph
+    result.initial_key = init_key
+    return result
+
+
+def _path(parent: dict, key: tuple) -> list[Event]:
+    events: list[Event] = []
+    while parent[key] is not None:
+        key, event = parent[key]
+        events.append(event)
+    events.reverse()
+    return events
+
+
+def replay_path(
+    hooks: Hooks, config: ModelConfig, flags: tuple[bool, ...], path: list[Event]
+) -> list[tuple[Event, World, object]]:
+    """Re-run a path concretely (real versions, full records)."""
+    world = initial_world(config, flags)
+    out = []
+    for event in path:
+        res = step(world, event, config, hooks)
+        out.append((event, res.world, res))
+        world = res.world
+    return out

@@ -1,0 +1,106 @@
+"""Exploration results for people and programs: verdict lines, numbered
+counterexample traces (text, JSON, Graphviz)."""
+
+from __future__ import annotations
+
+from fpdsl.lang.loader import ResolvedPolicy
+from fpdsl.model.records import PROPERTIES, PROPERTY_WORDS
+from fpdsl.model.runloop import label
+from fpdsl.sim.explorer import Counterexample, Exploration
+from fpdsl.sim.render import origin_text, render_run, run_json
+from fpdsl.sim.run import Run, run_events
+
+
+def bound_text(ex: Exploration) -> str:
+    c = ex.config
+    return (
+        f"{c.cpus} CPU{'s' if c.cpus > 1 else ''}, {c.tasks} competing task{'s' if c.tasks != 1 else ''}, "
+        f"{c.runs} KVM_RUN call{'s' if c.runs > 1 else ''}, {c.exits} exit{'s' if c.exits > 1 else ''} per call"
+    )
+
+
+def counterexample_run(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> Run:
+    return run_events(policy, ex.config, ce.path)
+
+
+def verdict_word(ex: Exploration, properties: tuple[str, ...]) -> str:
+    broken = [p for p in properties if not ex.holds(p)]
+    if ex.truncated and not broken:
+        return "INCOMPLETE"
+    return "VIOLATED" if broken else "CLEAN"
+
+
+def render_exploration(policy: ResolvedPolicy, ex: Exploration, properties: tuple[str, ...]) -> str:
+    out = [
+        f"policy {policy.name} ({policy.path}), kernel model {policy.kernel}",
+        f"bound: {bound_text(ex)}",
+        f"explored {ex.states} states, {ex.transitions} transitions, depth {ex.max_depth}, {ex.seconds:.2f}s"
+        + (" (TRUNCATED: raise --max-states)" if ex.truncated else ""),
+    ]
+    for prop in properties:
+        ce = ex.counterexamples.get(prop)
+        out.append(f"  {prop:<15} {'holds' if ce is None else 'VIOLATED'}   ({PROPERTY_WORDS[prop]})")
+    for prop in properties:
+        ce = ex.counterexamples.get(prop)
+        if ce is None:
+            continue
+        run = counterexample_run(policy, ex, ce)
+        out.append("")
+        out.append(f"counterexample for {prop} ({len(ce.path)} steps): {ce.violation.message}")
+        out.append(f"  at {origin_text(ce.violation.origin)}")
+        out.append(render_run(run))
+    out.append("")
+    out.append(f"verdict: {verdict_word(ex, properties)}")
+    return "\n".join(out)
+
+
+def exploration_json(policy: ResolvedPolicy, ex: Exploration, properties: tuple[str, ...]) -> dict:
+    result = {
+        "policy": policy.name,
+        "file": policy.path,
+        "kernel": policy.kernel,
+        "bound": {"cpus": ex.config.cpus, "tasks": ex.config.tasks, "runs": ex.config.runs, "exits": ex.config.exits},
+        "states": ex.states,
+        "transitions": ex.transitions,
+        "depth": ex.max_depth,
+        "truncated": ex.truncated,
+        "verdict": verdict_word(ex, properties),
+        "properties": {},
+    }
+    for prop in properties:
+        ce = ex.counterexamples.get(prop)
+        entry: dict = {"holds": ce is None}
+        if ce is not None:
+            entry["message"] = ce.violation.message
+            entry["origin"] = origin_text(ce.violation.origin)
+            entry["trace"] = run_json(counterexample_run(policy, ex, ce))["steps"]
+        result["properties"][prop] = entry
+    return result
+
+
+def dot_graph(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> str:
+    """A Graphviz picture of one counterexample: a chain of steps."""
+    run = counterexample_run(policy, ex, ce)
+    lines = [
+        "digraph counterexample {",
+        "  rankdir=TB; node [shape=box, fontname=monospace, fontsize=10];",
+        f'  label="{policy.name}: {ce.prop}"; labelloc=t;',
+        '  s0 [label="initial state"];',
+    ]
+    for s in run.steps:
+        body = [f"{s.number}. {s.label}"]
+        body += [f"{origin_text(op.origin)}: {op.origin.text}" for op in s.ops if op.kind == "line"]
+        body += [f"!! {v.prop}: {v.message}" for v in s.violations]
+        text = "\\l".join(x.replace('"', "'") for x in body) + "\\l"
+        color = ", color=red, fontcolor=red" if s.violations else ""
+        lines.append(f'  s{s.number} [label="{text}"{color}];')
+        lines.append(f"  s{s.number - 1} -> s{s.number};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def path_labels(ce: Counterexample) -> list[str]:
+    return [label(e) for e in ce.path]
+
+
+ALL_PROPERTIES = PROPERTIES

@@ -1,0 +1,109 @@
+"""Scenario files: a fixed script of environment events to replay on a
+policy. One event per line, spelled as in traces (`A:enter`, `cpu0:irq`,
+`cpu0:switch:B1`, `B1:ret_to_user`); `! TEXT` after an event marks it (e.g.
+Dave Martin's X and Y); `#` starts a comment. Header lines set the bound:
+
+    scenario NAME "description"
+    cpus 1
+    tasks 1
+    runs 1
+    exits 8
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fpdsl.diagnostics import Diagnostic, FpdslError, Source, Span, did_you_mean, read_source
+from fpdsl.model.runloop import Event, label
+from fpdsl.resources import resource_dir
+
+
+@dataclass
+class ScenarioStep:
+    label: str
+    mark: str | None
+    line: int
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    source: Source
+    bounds: dict[str, int] = field(default_factory=dict)
+    steps: list[ScenarioStep] = field(default_factory=list)
+
+
+_HEADER = re.compile(r'^scenario\s+([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]*)"\s*$')
+_BOUND = re.compile(r"^(cpus|tasks|runs|exits)\s+(\d+)\s*$")
+_EVENT = re.compile(r"^[A-Za-z0-9_:]+$")
+
+
+def parse_scenario(source: Source) -> Scenario:
+    scenario: Scenario | None = None
+    for number, raw in enumerate(source.text.splitlines(), start=1):
+        text, _, mark = raw.partition("!")
+        text = text.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if scenario is None:
+            m = _HEADER.match(text)
+            if not m:
+                raise FpdslError(
+                    Diagnostic('a scenario starts with: scenario NAME "description"', Span(number, 1), source)
+                )
+            scenario = Scenario(m.group(1), m.group(2), source)
+            continue
+        m = _BOUND.match(text)
+        if m:
+            scenario.bounds[m.group(1)] = int(m.group(2))
+            continue
+        if not _EVENT.match(text):
+            col = raw.index(text[0]) + 1
+            raise FpdslError(
+                Diagnostic(f"not an event: {text!r}", Span(number, col), source, "events look like A:enter or cpu0:irq")
+            )
+        scenario.steps.append(ScenarioStep(text, mark.strip() or None, number))
+    if scenario is None:
+        raise FpdslError(Diagnostic("empty scenario file", Span(1, 1), source))
+    return scenario
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    folder = resource_dir("policies") / "scenarios"
+    return {p.stem: p for p in sorted(folder.glob("*.scn"))}
+
+
+def load_scenario(name_or_file: str) -> Scenario:
+    path = Path(name_or_file)
+    if not path.exists():
+        known = builtin_scenarios()
+        if name_or_file not in known:
+            guess = did_you_mean(name_or_file, list(known))
+            hint = f" (did you mean '{guess}'?)" if guess else ""
+            raise FpdslError(
+                Diagnostic(
+                    f"no scenario file or built-in scenario named '{name_or_file}'{hint}; built-in: " + ", ".join(known)
+                )
+            )
+        path = known[name_or_file]
+    return parse_scenario(read_source(path))
+
+
+def match_event(step: ScenarioStep, enabled: list[Event], scenario: Scenario, why: str) -> Event:
+    for event in enabled:
+        if label(event) == step.label:
+            return event
+    possible = sorted(label(e) for e in enabled)
+    guess = did_you_mean(step.label, possible)
+    raise FpdslError(
+        Diagnostic(
+            f"event '{step.label}' is not possible here ({why})",
+            Span(step.line, 1, step.line, 1 + len(step.label)),
+            scenario.source,
+            (f"did you mean '{guess}'? " if guess else "") + "possible now: " + ", ".join(possible),
+        )
+    )
