@@ -31,9 +31,11 @@ class Source:
     text: str
 
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
+        # Lines end at '\n' only, as for the lexer: str.splitlines() would also
+        # split at '\f', '\v', '\x1c'.. and '\u2028' and echo the wrong line.
+        lines = self.text.split("\n")
         if 1 <= line <= len(lines):
-            return lines[line - 1]
+            return lines[line - 1].removesuffix("\r")
         return ""
 
 
@@ -52,16 +54,36 @@ class Diagnostic:
             where = f"{where}:{self.span.line}:{self.span.column}"
         out = [f"{where}: {self.severity}: {self.message}"]
         if self.span is not None and self.source is not None:
-            text = self.source.line_text(self.span.line).replace("\t", " ")
+            text, column = _window(_printable(self.source.line_text(self.span.line)), self.span.column)
             out.append(f"  {self.span.line:>4} | {text}")
-            pad = " " * (self.span.column - 1)
-            caret = "^" + "~" * max(0, min(self.span.length, 60) - 1)
-            out.append(f"       | {pad}{caret}")
+            width = max(1, min(self.span.length, 60, len(text) - column + 1))
+            out.append(f"       | {' ' * (column - 1)}^{'~' * (width - 1)}")
         for note in self.notes:
             out.append(f"  note: {note}")
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return "\n".join(out)
+
+
+ECHO_WIDTH = 100  # longer source lines are echoed as a window around the column
+
+
+def _window(text: str, column: int) -> tuple[str, int]:
+    """A long line cut down to ECHO_WIDTH characters around `column`, with
+    '...' where it was cut; and the column within what is shown."""
+    if len(text) <= ECHO_WIDTH:
+        return text, column
+    start = max(0, min(column - 1 - ECHO_WIDTH // 3, len(text) - ECHO_WIDTH))
+    lead = "..." if start > 0 else ""
+    tail = "..." if start + ECHO_WIDTH < len(text) else ""
+    return lead + text[start : start + ECHO_WIDTH] + tail, column - start + len(lead)
+
+
+def _printable(line: str) -> str:
+    """The echoed source line, one cell per character so that the caret lines
+    up: tabs become spaces, control and invisible characters '?' (a stray
+    escape sequence must not reach the terminal)."""
+    return "".join(" " if c == "\t" else c if c.isprintable() else "?" for c in line)
 
 
 class FpdslError(Exception):
@@ -83,23 +105,40 @@ class UsageError(FpdslError):
 def read_source(path: str | Path, *, max_bytes: int = 1 << 20) -> Source:
     """Read a text input or raise UsageError with a clear reason."""
     p = Path(path)
+
+    def refuse(message: str, span: Span | None = None, text: str = "", hint: str | None = None) -> UsageError:
+        return UsageError(Diagnostic(message, span, Source(str(path), text), hint))
+
     if not p.exists():
-        raise UsageError(f"{path}: no such file")
+        raise refuse("no such file")
     if p.is_dir():
-        raise UsageError(f"{path}: is a directory, not a policy file")
+        raise refuse("is a directory, not a file")
     try:
-        data = p.read_bytes()
+        with p.open("rb") as f:
+            data = f.read(max_bytes + 1)  # bounded: a device or a huge file is not read whole
     except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        raise refuse(f"cannot read: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
-        raise UsageError(f"{path}: file is {len(data)} bytes; policies are limited to {max_bytes} bytes")
-    if b"\0" in data:
-        raise UsageError(f"{path}: binary file (contains NUL bytes), not a policy")
+        size = p.stat().st_size if p.is_file() else 0
+        what = f"file is {size} bytes" if size > max_bytes else "file is too large"
+        raise refuse(f"{what}; inputs are limited to {max_bytes} bytes")
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise refuse(f"binary file (NUL byte at offset {nul}), not a text file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start} is invalid)") from None
-    return Source(str(path), text)
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        line_start = before.rfind(b"\n") + 1
+        column = len(before[line_start:].decode("utf-8")) + 1
+        raise refuse(
+            f"not UTF-8 text (invalid byte 0x{data[exc.start]:02x})",
+            Span(line, column),
+            data.decode("utf-8", errors="replace"),
+            "save the file as UTF-8",
+        ) from None
+    return Source(str(path), text.removeprefix("\ufeff"))  # an editor's byte order mark is not content
 
 
 def did_you_mean(name: str, candidates: list[str] | set[str]) -> str | None:

@@ -16,6 +16,8 @@ from fpdsl.lang.vocabulary import (
     Effect,
 )
 
+_KIND_WORDS = {"storage": "saved state", "bindable": "bindable state", "thread_flag": "thread flag"}
+
 _COUNTERS = ("preempt", "bh", "irq", "neon")
 _COUNTER_WORDS = {
     "preempt": "preemption (preempt_disable/enable)",
@@ -49,8 +51,14 @@ class _Checker:
         seen: dict[str, ast.FlagDecl] = {}
         for flag in policy.flags:
             if flag.name in seen:
-                self.error(f"flag '{flag.name}' declared twice", flag.span, "remove one declaration", src)
-            elif flag.name in PRIMITIVES or flag.name in PREDICATES or flag.name in HOOKS:
+                self.error(
+                    f"flag '{flag.name}' declared twice (first at line {seen[flag.name].span.line})",
+                    flag.span,
+                    "remove one declaration",
+                    src,
+                )
+                continue
+            if flag.name in PRIMITIVES or flag.name in PREDICATES or flag.name in HOOKS:
                 self.error(f"flag '{flag.name}' has the name of a kernel primitive", flag.span, "rename the flag", src)
             seen[flag.name] = flag
         hooks: dict[str, ast.Hook] = {}
@@ -92,33 +100,43 @@ class _Checker:
         what = "primitive" if statement else "predicate"
         spec = table.get(call.name)
         if spec is None:
-            if call.name in other:
-                hint = (
-                    f"{call.name}() is a condition: use it in an 'if'"
-                    if statement
-                    else f"{call.name}() is a statement, not a condition"
+            if call.name in other and statement:
+                self.error(
+                    f"'{call.name}' is a predicate, not a statement",
+                    call.span,
+                    f"test it in a condition: if {_usage(other[call.name])} {{ ... }}",
+                    src,
+                )
+            elif call.name in other:
+                self.error(
+                    f"'{call.name}' is a primitive, not a condition",
+                    call.span,
+                    f"call it as a statement; conditions are predicates such as {_usage(PREDICATES['fp_trap_armed'])}",
+                    src,
                 )
             else:
                 guess = did_you_mean(call.name, list(table))
                 hint = f"did you mean '{guess}()'?" if guess else f"see `fpdsl primitives` for the list of {what}s"
-            self.error(f"unknown {what} '{call.name}'", call.span, hint, src)
+                self.error(f"unknown {what} '{call.name}'", call.span, hint, src)
             return
         if len(call.args) != len(spec.args):
-            expected = ", ".join(spec.args) or "no arguments"
-            self.error(
-                f"{call.name}() takes {len(spec.args)} argument{'s' if len(spec.args) != 1 else ''}, "
-                f"got {len(call.args)}",
-                call.span,
-                f"{call.name}({expected})",
-                src,
-            )
+            n = len(spec.args)
+            takes = "no arguments" if n == 0 else f"{n} argument{'s' if n != 1 else ''}"
+            # Point at the first argument too many, or at the call when one is missing.
+            span = call.args[n].span if len(call.args) > n else call.span
+            self.error(f"{call.name}() takes {takes}, got {len(call.args)}", span, f"write {_usage(spec)}", src)
             return
-        for arg, kind in zip(call.args, spec.args):
+        for arg, kind in zip(call.args, spec.args, strict=True):
             allowed = ARG_KINDS[kind]
             if arg.name not in allowed:
                 guess = did_you_mean(arg.name, list(allowed))
-                hint = f"did you mean '{guess}'?" if guess else "expected one of: " + ", ".join(allowed)
-                self.error(f"{call.name}(): '{arg.name}' is not a {kind.replace('_', ' ')}", arg.span, hint, src)
+                hint = f"did you mean '{guess}'?" if guess else f"write {_usage(spec)}"
+                self.error(
+                    f"{call.name}(): '{arg.name}' is not a {_KIND_WORDS.get(kind, kind)} ({_one_of(allowed)})",
+                    arg.span,
+                    hint,
+                    src,
+                )
         if spec.since == "v4.18" and self.resolved.kernel == "v4.16":
             self.error(
                 f"{call.name}() does not exist in the v4.16 host machinery",
@@ -192,7 +210,7 @@ class _Checker:
             if name in PAIRED_HOOKS:
                 continue
             if eff != required:
-                if name == "exit" and eff.irq != -1:
+                if name == "exit" and eff.irq > -1:
                     self.error(
                         "the exit hook must contain the run loop's local_irq_enable()",
                         hook.name_span,
@@ -200,11 +218,19 @@ class _Checker:
                         "loop should enable them",
                         src,
                     )
+                elif name == "exit" and eff.irq < -1:
+                    self.error(
+                        f"the exit hook enables interrupts {-eff.irq} times; it must do so exactly once",
+                        hook.name_span,
+                        "interrupts are off when the exit hook starts and its one local_irq_enable() is the run "
+                        "loop's; any other local_irq_enable() needs a local_irq_disable() before it",
+                        src,
+                    )
                 else:
                     self.error(
                         f"hook '{name}' leaves state unbalanced: {_show(_sub(eff, required))}",
                         hook.name_span,
-                        "every disable needs its enable in the same hook (load/put may pair up)",
+                        _balance_hint(_sub(eff, required)),
                         src,
                     )
         load, put = effects.get("load", Effect()), effects.get("put", Effect())
@@ -216,6 +242,38 @@ class _Checker:
                 "what load disables, put must enable",
                 _source_of(self.resolved, hook),
             )
+
+
+# What restores each counter: (call that undoes a +1, call that undoes a -1).
+_UNDO = {
+    "preempt": ("preempt_enable()", "preempt_disable()"),
+    "bh": ("local_bh_enable()", "local_bh_disable()"),
+    "irq": ("local_irq_enable() (or local_irq_restore())", "local_irq_disable() (or local_irq_save())"),
+    "neon": ("kernel_neon_end()", "kernel_neon_begin()"),
+}
+
+
+def _balance_hint(e: Effect) -> str:
+    """Name the call that is missing, e.g. 'add local_bh_enable()'."""
+    counters = [c for c in _COUNTERS if getattr(e, c)]
+    if "neon" in counters and e.preempt == e.neon:  # kernel_neon_begin() also disables preemption
+        counters.remove("preempt")
+    missing = [_UNDO[c][0 if getattr(e, c) > 0 else 1] for c in counters]
+    return (
+        "every disable needs its enable in the same hook (only load and put may pair up): add " + " and ".join(missing)
+        if missing
+        else "every disable needs its enable in the same hook"
+    )
+
+
+def _one_of(values) -> str:
+    values = list(values)
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " or " + values[-1]
+
+
+def _usage(spec) -> str:
+    """fpsimd_save_state(guest|host|task)"""
+    return f"{spec.name}(" + ", ".join("|".join(ARG_KINDS[k]) for k in spec.args) + ")"
 
 
 def _source_of(resolved: ResolvedPolicy, hook: ast.Hook):

@@ -42,7 +42,10 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
     chain: list[ast.Policy] = []
     seen: dict[str, ast.Policy] = {}
     current = parse_policy(read_source(path))
-    dirs = [Path(path).resolve().parent] + list(search or [])
+    # Bases are looked up beside the policy as the user named it, so that they
+    # are shown as `policies/eager.fp` rather than by an absolute path; then
+    # beside the file it links to, if it is a symbolic link.
+    dirs = list(dict.fromkeys([Path(path).parent, Path(path).resolve().parent])) + list(search or [])
     while True:
         for hook in current.hooks:
             object.__setattr__(hook, "policy", current.source.path)
@@ -53,11 +56,12 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
         base_name = current.extends
         if base_name in seen:
             cycle = " -> ".join([p.name for p in chain] + [base_name])
-            raise FpdslError(
-                Diagnostic(
-                    f"'extends' cycle: {cycle}", current.extends_span, current.source, "a policy cannot extend itself"
-                )
+            hint = (
+                "a policy cannot extend itself"
+                if base_name == current.name
+                else "a policy cannot extend itself through its bases: remove one 'extends'"
             )
+            raise FpdslError(Diagnostic(f"'extends' cycle: {cycle}", current.extends_span, current.source, hint))
         base_path = _find_base(base_name, dirs)
         if base_path is None:
             known = sorted(p.stem for d in dirs if d.is_dir() for p in d.glob("*.fp"))
@@ -77,6 +81,7 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
                     f"{base_path} defines policy '{base.name}', not '{base_name}'",
                     current.extends_span,
                     current.source,
+                    f"a base is found by its file name: {base_name}.fp must hold 'policy {base_name}'",
                 )
             )
         current.base = base

@@ -98,7 +98,7 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
                 else:
                     events.append(("syscall", name, None))
             elif pc == "kernel":
-                events.append(("kernel_neon", name, None))
+                pass  # kernel-mode NEON in a syscall: the same as "irq" on this CPU
                 events.append(("ret_to_user", name, None))
             elif pc == "loop":
                 events.append(("enter", name, None))

@@ -42,8 +42,9 @@ class Cpu:
 
     def clone(self) -> Cpu:
         c = Cpu.__new__(Cpu)
-        for s in Cpu.__slots__:
-            setattr(c, s, getattr(self, s))
+        c.v, c.z, c.bound, c.neon_busy, c.irq, c.bh = self.v, self.z, self.bound, self.neon_busy, self.irq, self.bh
+        c.preempt, c.softirq_pending, c.irq_pending = self.preempt, self.softirq_pending, self.irq_pending
+        c.curr, c.host, c.in_softirq = self.curr, self.host, self.in_softirq
         return c
 
 
@@ -62,8 +63,8 @@ class Task:
 
     def clone(self) -> Task:
         t = Task.__new__(Task)
-        for s in Task.__slots__:
-            setattr(t, s, getattr(self, s))
+        t.name, t.saved_v, t.saved_z, t.foreign = self.name, self.saved_v, self.saved_z, self.foreign
+        t.sve, t.last_cpu, t.pc, t.cpu = self.sve, self.last_cpu, self.pc, self.cpu
         return t
 
 
@@ -83,6 +84,9 @@ class Vcpu:
         v.flags = list(self.flags)
         v.loaded = self.loaded
         return v
+
+
+_IDENTITY = {n: tuple(range(n)) for n in range(1, 9)}
 
 
 class World:
@@ -116,58 +120,69 @@ class World:
 
     # ---- canonical form -------------------------------------------------
 
-    def _val(self, value: Value, tmap: dict[str, str]) -> tuple[str, int]:
-        owner = value[0]
-        if owner == "0" or owner == KERNEL:
-            return (owner, 0)
-        return (tmap.get(owner, owner), 1 if value[1] == self.versions.get(owner, 0) else 0)
+    def _canon_values(self, tmap: dict[str, str]) -> dict:
+        """Every value's canonical form: owner renamed, version collapsed to
+        1 (its owner's last write) or 0 (stale); kernel scratch and zeroes
+        carry no version."""
+        versions = self.versions
+        cache: dict = {}
+
+        def canon(value: Value) -> tuple[str, int]:
+            got = cache.get(value)
+            if got is None:
+                owner = value[0]
+                if owner == "0" or owner == KERNEL:
+                    got = (owner, 0)
+                else:
+                    got = (tmap.get(owner, owner), 1 if value[1] == versions.get(owner, 0) else 0)
+                cache[value] = got
+            return got
+
+        return canon
 
     def _key_under(self, cperm: tuple[int, ...], tmap: dict[str, str]) -> tuple:
         """The key with CPU i renamed cperm[i] and competing task n renamed tmap[n]."""
-        inv = [0] * len(cperm)
+        canon = self._canon_values(tmap)
+        ncpu = len(cperm)
+        order = [0] * ncpu
         for old, new in enumerate(cperm):
-            inv[new] = old
-
-        def cpu_name(i: int | None) -> int:
-            return -1 if i is None else cperm[i]
-
-        cpus = []
-        for new in range(len(cperm)):
-            c = self.cpus[inv[new]]
-            cpus.append(
-                (
-                    self._val(c.v, tmap),
-                    self._val(c.z, tmap),
-                    tmap.get(c.bound, c.bound or ""),
-                    c.neon_busy,
-                    c.irq,
-                    c.bh,
-                    c.preempt,
-                    c.softirq_pending,
-                    c.irq_pending,
-                    tmap.get(c.curr, c.curr or ""),
-                    self._val(c.host, tmap),
-                )
+            order[new] = old
+        cpus = tuple(
+            (
+                canon(c.v),
+                canon(c.z),
+                tmap.get(c.bound, c.bound or ""),
+                c.neon_busy,
+                c.irq,
+                c.bh,
+                c.preempt,
+                c.softirq_pending,
+                c.irq_pending,
+                tmap.get(c.curr, c.curr or ""),
+                canon(c.host),
             )
+            for c in (self.cpus[i] for i in order)
+        )
+        names = sorted(self.tasks, key=lambda n: tmap.get(n, n)) if tmap else list(self.tasks)
         tasks = []
-        for name in sorted(self.tasks, key=lambda n: tmap.get(n, n)):
+        for name in names:
             t = self.tasks[name]
             tasks.append(
                 (
-                    self._val(t.saved_v, tmap),
-                    self._val(t.saved_z, tmap),
+                    canon(t.saved_v),
+                    canon(t.saved_z),
                     t.foreign,
                     t.sve,
-                    cpu_name(t.last_cpu),
+                    -1 if t.last_cpu is None else cperm[t.last_cpu],
                     t.pc,
-                    cpu_name(t.cpu),
+                    -1 if t.cpu is None else cperm[t.cpu],
                 )
             )
         v = self.vcpu
         return (
-            tuple(cpus),
+            cpus,
             tuple(tasks),
-            (self._val(v.saved_v, tmap), v.trap_armed, tuple(v.flags), cpu_name(v.loaded)),
+            (canon(v.saved_v), v.trap_armed, tuple(v.flags), -1 if v.loaded is None else cperm[v.loaded]),
             self.runs,
             self.exits,
         )
@@ -175,12 +190,12 @@ class World:
     def key(self, symmetry: bool = True) -> tuple:
         ncpu = len(self.cpus)
         others = [n for n in self.tasks if n != "A"]
-        if not symmetry:
-            return self._key_under(tuple(range(ncpu)), {})
+        if not symmetry or (ncpu == 1 and len(others) <= 1):
+            return self._key_under(_IDENTITY[ncpu], {})
         best = None
         for cperm in permutations(range(ncpu)):
             for tperm in permutations(others):
-                tmap = dict(zip(others, tperm))
+                tmap = dict(zip(others, tperm)) if len(others) > 1 else {}
                 k = self._key_under(cperm, tmap)
                 if best is None or k < best:
                     best = k

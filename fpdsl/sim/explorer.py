@@ -16,6 +16,9 @@ from fpdsl.model.runloop import Event, initial_world, step, successors
 from fpdsl.model.state import World
 
 
+CORRUPTING = frozenset({"lost-state", "leaked-state"})
+
+
 @dataclass
 class Counterexample:
     prop: str
@@ -62,34 +65,38 @@ def explore(
     result = Exploration(config)
     init = initial_world(config, flags)
     init_key = init.key(config.symmetry)
-    names = config.task_names()
     # parent[key] = (parent key, event) ; None for the initial state
     parent: dict[tuple, tuple | None] = {init_key: None}
     graph: dict | None = {} if keep_graph else None
-    frontier = [init_key]
+    frontier: list[tuple[tuple, World]] = [(init_key, init)]
     depth = 0
     wanted = set(properties)
     while frontier:
         if max_depth is not None and depth >= max_depth:
             result.truncated = True
             break
-        nxt: list[tuple] = []
-        for key in frontier:
-            world = World.from_key(key, names, len(flags)) if key is not init_key else init
+        nxt: list[tuple[tuple, World]] = []
+        for key, world in frontier:
             edges = [] if graph is not None else None
             for event in successors(world, config):
-                res = step(world, event, config, hooks)
+                res = step(world, event, config, hooks, record=keep_graph)
                 result.transitions += 1
                 child = res.world.key(config.symmetry)
+                violated = corrupt = False
                 for v in res.violations:
-                    if v.prop in wanted and v.prop not in result.counterexamples:
-                        path = _path(parent, key) + [event]
-                        result.counterexamples[v.prop] = Counterexample(v.prop, v, path)
+                    if v.prop in wanted:
+                        violated = True
+                        corrupt = corrupt or v.prop in CORRUPTING
+                        if v.prop not in result.counterexamples:
+                            path = _path(parent, key) + [event]
+                            result.counterexamples[v.prop] = Counterexample(v.prop, v, path)
                 if edges is not None:
-                    edges.append((event, child, count_ops(res.ops), bool(res.violations)))
-                if child not in parent:
+                    edges.append((event, child, count_ops(res.ops), violated))
+                # A state whose values are already lost or leaked is an error
+                # state: not explored further (other rules do not corrupt values).
+                if not corrupt and child not in parent:
                     parent[child] = (key, event)
-                    nxt.append(child)
+                    nxt.append((child, res.world))
             if graph is not None:
                 graph[key] = edges
         depth += 1
