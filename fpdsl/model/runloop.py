@@ -30,7 +30,6 @@ EVENT_WORDS = {
     "user_fp": "{a} uses FPSIMD in user space",
     "user_sve": "{a} starts using SVE in user space (SVE access trap)",
     "syscall": "{a} makes a syscall (SVE high bits discarded)",
-    "kernel_neon": "{a} uses kernel-mode NEON in a syscall",
     "ret_to_user": "{a} returns to user space",
     "ioctl": "{a} calls ioctl(KVM_RUN)",
     "enter": "{a} enters the guest",
@@ -98,7 +97,8 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
                 else:
                     events.append(("syscall", name, None))
             elif pc == "kernel":
-                pass  # kernel-mode NEON in a syscall: the same as "irq" on this CPU
+                # Kernel-mode NEON in the task's syscall changes the state exactly
+                # as an "irq" on this CPU does, so it is not a separate event.
                 events.append(("ret_to_user", name, None))
             elif pc == "loop":
                 events.append(("enter", name, None))
@@ -177,14 +177,6 @@ def _syscall(m: Machine, name: str, _arg) -> None:
     task = m.world.tasks[name]
     task.sve = False  # el0_svc: sve_user_discard()
     task.pc = "kernel"
-
-
-def _kernel_neon(m: Machine, name: str, _arg) -> None:
-    origin = "kernel-mode NEON in a syscall"
-    if m.may_use_simd():
-        m.kernel_neon_begin(origin)
-        m.use_kernel_neon(origin)
-        m.kernel_neon_end(origin)
 
 
 def _ret_to_user(m: Machine, name: str, _arg) -> None:
@@ -337,7 +329,6 @@ _APPLY = {
     "user_fp": _user_fp,
     "user_sve": _user_sve,
     "syscall": _syscall,
-    "kernel_neon": _kernel_neon,
     "ret_to_user": _ret_to_user,
     "ioctl": _ioctl,
     "enter": _enter,

@@ -195,48 +195,8 @@ class World:
         best = None
         for cperm in permutations(range(ncpu)):
             for tperm in permutations(others):
-                tmap = dict(zip(others, tperm)) if len(others) > 1 else {}
+                tmap = dict(zip(others, tperm, strict=True)) if len(others) > 1 else {}
                 k = self._key_under(cperm, tmap)
                 if best is None or k < best:
                     best = k
         return best
-
-    @staticmethod
-    def from_key(key: tuple, task_names: list[str], nflags: int) -> World:
-        """Rebuild a world from a key: current values get version 1, stale 0."""
-        cpus_k, tasks_k, vcpu_k, runs, exits = key
-        cpus = []
-        for ck in cpus_k:
-            c = Cpu()
-            (
-                c.v,
-                c.z,
-                c.bound,
-                c.neon_busy,
-                c.irq,
-                c.bh,
-                c.preempt,
-                c.softirq_pending,
-                c.irq_pending,
-                c.curr,
-                c.host,
-            ) = ck
-            c.bound = c.bound or None
-            c.curr = c.curr or None
-            cpus.append(c)
-        tasks = {}
-        for name, tk in zip(sorted(task_names), tasks_k):
-            t = Task(name)
-            (t.saved_v, t.saved_z, t.foreign, t.sve, t.last_cpu, t.pc, t.cpu) = tk
-            t.last_cpu = None if t.last_cpu < 0 else t.last_cpu
-            t.cpu = None if t.cpu < 0 else t.cpu
-            tasks[name] = t
-        vcpu = Vcpu(tuple(vcpu_k[2]))
-        vcpu.saved_v, vcpu.trap_armed, _flags, loaded = vcpu_k
-        vcpu.loaded = None if loaded < 0 else loaded
-        w = World(cpus, {n: tasks[n] for n in task_names}, vcpu)
-        w.versions = {n: 1 for n in task_names}
-        w.versions["G"] = 1
-        w.versions[KERNEL] = 0
-        w.runs, w.exits = runs, exits
-        return w

@@ -15,7 +15,6 @@ from fpdsl.model.records import PROPERTIES, Violation, count_ops
 from fpdsl.model.runloop import Event, initial_world, step, successors
 from fpdsl.model.state import World
 
-
 CORRUPTING = frozenset({"lost-state", "leaked-state"})
 
 

@@ -83,7 +83,7 @@ class _Analysis:
         elif kind in ("write", "clobber"):
             self.registers_overwritten(op.cpu, step, f"{op.kind} by {op.target}")
             if kind == "write":
-                for storage, save in list(self.copy_of.items()):
+                for save in list(self.copy_of.values()):
                     saved = self.verdicts[save].op.value
                     if saved is not None and saved[0] == op.value[0] and saved != op.value:
                         self.copy_gone(save, f"superseded at step {step} when {op.target} wrote {show(op.value)}")

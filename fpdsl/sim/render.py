@@ -52,9 +52,8 @@ def owners(step: RunStep) -> str:
         cur = c.curr or "idle"
         out.append(f"cpu{i}: regs {show(c.v)} (sve {show(c.z)}), bound {bound}, running {cur}")
     a = w.tasks["A"]
-    out.append(
-        f"A: TIF_FOREIGN_FPSTATE={int(a.foreign)} TIF_SVE={int(a.sve)}; vcpu: trap {'armed' if w.vcpu.trap_armed else 'off'}"
-    )
+    trap = "armed" if w.vcpu.trap_armed else "off"
+    out.append(f"A: TIF_FOREIGN_FPSTATE={int(a.foreign)} TIF_SVE={int(a.sve)}; vcpu: trap {trap}")
     return "; ".join(out)
 
 
