@@ -131,9 +131,14 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
+def _register_commands() -> None:
+    import fpdsl.cli_stats  # noqa: F401  (registers stats, compare)
+
+
 def main() -> None:
     """Entry point: no Python traceback reaches the user."""
     try:
+        _register_commands()
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

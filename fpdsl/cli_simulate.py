@@ -87,3 +87,13 @@ def explore_many(policies: list[ResolvedPolicy], bound, properties, max_states, 
             table.add_row(p.name, *cells, str(ex.states), f"{ex.seconds:.2f}", verdict_word(ex, properties))
         Console(width=160).print(table)
     return 0 if all(verdict_word(ex, properties) == "CLEAN" for _, ex in results) else 1
+
+
+def explore_verdict(policy: ResolvedPolicy, bound: dict) -> str:
+    """CLEAN, VIOLATED (with the broken properties) or INCOMPLETE."""
+    from fpdsl.model.records import PROPERTIES
+
+    ex = _explore(policy, bound, PROPERTIES, 2_000_000, True)
+    word = verdict_word(ex, PROPERTIES)
+    broken = [p for p in PROPERTIES if not ex.holds(p)]
+    return f"{word} ({', '.join(broken)})" if broken else word

@@ -20,8 +20,8 @@ class ModelConfig:
     kernel: str = "v4.16"  # host machinery version: v4.16 or v4.18
     cpus: int = 1
     tasks: int = 1  # competing tasks besides the vcpu thread
-    runs: int = 1  # KVM_RUN calls
-    exits: int = 2  # guest exits per KVM_RUN
+    runs: int | None = 1  # KVM_RUN calls (None: unbounded, not counted in the state)
+    exits: int | None = 2  # guest exits per KVM_RUN (None: unbounded, not counted)
     sve: bool = True  # system_supports_sve()
     symmetry: bool = True
 

@@ -36,10 +36,12 @@ class Violation(NamedTuple):
 
 # Cost metrics per KVM_RUN and the op kinds that feed them.
 METRICS = (
+    "kvm_runs",
     "exits",
     "exits_to_user",
     "preemptions",
     "host_saves",
+    "kvm_host_saves",
     "host_restores",
     "guest_saves",
     "guest_restores",
@@ -60,13 +62,20 @@ def count_ops(ops: list[Op]) -> dict[str, int]:
     for op in ops:
         k = op.kind
         if k == "save":
-            counts["guest_saves" if op.target == "guest" else "host_saves"] += 1
+            if op.target == "guest":
+                counts["guest_saves"] += 1
+            else:
+                counts["host_saves"] += 1
+                if not isinstance(op.origin, str):  # done by one of KVM's hooks
+                    counts["kvm_host_saves"] += 1
         elif k == "restore":
             counts["guest_restores" if op.target == "guest" else "host_restores"] += 1
         elif k == "trap":
             counts["fp_traps"] += 1
         elif k == "invalidate":
             counts["invalidations"] += 1
+        elif k == "kvm_run":
+            counts["kvm_runs"] += 1
         elif k in counts:
             counts[k] += 1
     return counts

@@ -92,7 +92,7 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
                 if config.sve and not task.sve:
                     events.append(("user_sve", name, None))
                 if name == VCPU_THREAD:
-                    if world.runs < config.runs:
+                    if config.runs is None or world.runs < config.runs:
                         events.append(("ioctl", name, None))
                 else:
                     events.append(("syscall", name, None))
@@ -107,7 +107,7 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
                 events.append(("exit", name, None))
                 events.append(("exit_irq", name, None))
             elif pc == "handle":
-                if world.exits < config.exits:
+                if config.exits is None or world.exits < config.exits:
                     events.append(("resume", name, None))
                 events.append(("to_user", name, None))
         if cpu.irq == 0 and not (name is not None and world.tasks[name].pc == "guest"):
@@ -188,7 +188,8 @@ def _ioctl(m: Machine, name: str, _arg) -> None:
     w = m.world
     a = w.tasks[name]
     a.sve = False  # the KVM_RUN syscall discards the SVE high bits
-    w.runs += 1
+    if m.config.runs is not None:
+        w.runs += 1
     w.exits = 0
     m.op("kvm_run", "ioctl(KVM_RUN)", None, "kvm_arch_vcpu_ioctl_run()")
     _vcpu_load(m)
@@ -242,7 +243,8 @@ def _guest_fp(m: Machine, name: str, _arg) -> None:
 
 def _exit(m: Machine, name: str, irq: bool) -> None:
     w = m.world
-    w.exits += 1
+    if m.config.exits is not None:
+        w.exits += 1
     m.op("exits", "guest exit", None, "kvm_arch_vcpu_ioctl_run()")
     if irq:
         m.c.irq_pending = True
