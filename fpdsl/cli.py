@@ -5,34 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
+from fpdsl.cli_common import DEFAULT_BOUND, _load_checked, _policy_files
 from fpdsl.diagnostics import FpdslError, UsageError
 from fpdsl.fsutil import atomic_write
-from fpdsl.lang.checker import check, check_or_raise
-from fpdsl.lang.loader import ResolvedPolicy, load_policy
+from fpdsl.lang.checker import check
+from fpdsl.lang.loader import load_policy
 from fpdsl.model.records import PROPERTIES
-
-DEFAULT_BOUND = {"cpus": 1, "tasks": 1, "runs": 1, "exits": 2}
-
-
-def _load_checked(path: str) -> ResolvedPolicy:
-    return check_or_raise(load_policy(path))
-
-
-def _policy_files(paths: tuple[str, ...]) -> list[str]:
-    files: list[str] = []
-    for p in paths:
-        if Path(p).is_dir():
-            found = sorted(str(f) for f in Path(p).glob("*.fp"))
-            if not found:
-                raise UsageError(f"{p}: no .fp policy files in this directory")
-            files.extend(found)
-        else:
-            files.append(p)
-    return files
 
 
 def bound_options(f):
@@ -131,14 +112,20 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
-def _register_commands() -> None:
-    import fpdsl.cli_stats  # noqa: F401  (registers stats, compare)
+def _register(module: str, *names: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    for name in names:
+        cli.add_command(getattr(mod, name))
+
+
+_register("fpdsl.cli_stats", "stats_cmd", "compare_cmd")
 
 
 def main() -> None:
     """Entry point: no Python traceback reaches the user."""
     try:
-        _register_commands()
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

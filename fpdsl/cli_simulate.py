@@ -59,7 +59,7 @@ def explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet)
     else:
         click.echo(render_exploration(policy, ex, properties))
     if dot_file:
-        first = next((ex.counterexamples[p] for p in properties if p in ex.counterexamples), None)
+        first = next((ce for p in properties for ce in ex.for_property(p)), None)
         if first is None:
             click.echo("no counterexample: nothing written to --dot", err=True)
         else:

@@ -7,7 +7,7 @@ import json
 import click
 import numpy as np
 
-from fpdsl.cli import DEFAULT_BOUND, _load_checked, _policy_files, cli
+from fpdsl.cli_common import DEFAULT_BOUND, _load_checked, _policy_files
 from fpdsl.diagnostics import UsageError
 from fpdsl.stats.chain import COST_METRICS, CostResult, exact_costs
 from fpdsl.stats.montecarlo import sampled_costs
@@ -40,7 +40,7 @@ exits_option = click.option(
 seed_option = click.option("--seed", default=1, show_default=True, help="Monte Carlo: random seed")
 
 
-@cli.command("stats")
+@click.command("stats")
 @click.argument("policy")
 @click.option("--workload", required=True, help="a built-in profile (seed_2018, io_storm) or a profile file")
 @method_option
@@ -75,7 +75,7 @@ def _parse_sweep(text: str) -> tuple[str, np.ndarray]:
     return name, values
 
 
-@cli.command("compare")
+@click.command("compare")
 @click.argument("policies", nargs=-1, required=True)
 @click.option("--workload", required=True, help="a built-in profile (seed_2018, io_storm) or a profile file")
 @method_option

@@ -59,8 +59,8 @@ class Machine:
         if self.record:
             self.ops.append(Op(kind, self.cpu, target, value, origin))
 
-    def violate(self, prop: str, message: str, origin: Any) -> None:
-        self.violations.append(Violation(prop, message, origin))
+    def violate(self, prop: str, message: str, origin: Any, subject: str = "") -> None:
+        self.violations.append(Violation(prop, message, origin, subject))
 
     # ---- helpers ----------------------------------------------------------
 
@@ -90,6 +90,7 @@ class Machine:
             "leaked-state",
             f"{show(value)} ({owner_name(value[0])}'s {part} data) saved into {owner_name(owner)}'s storage ({target})",
             origin,
+            owner,
         )
 
     def check_read(self, who: str, value: Value, origin: Any, part: str = "FPSIMD registers") -> None:
@@ -102,12 +103,14 @@ class Machine:
                     f"{owner_name(who)} reads {show(value)} from the {part}, but its last write was "
                     f"{who}#{w.versions.get(who, 0)}",
                     origin,
+                    who,
                 )
         elif value[0] == "0":
             self.violate(
                 "lost-state",
                 f"{owner_name(who)} reads zeroes from the {part}; its last write was {who}#{w.versions.get(who, 0)}",
                 origin,
+                who,
             )
         else:
             last = f"{who}#{w.versions.get(who, 0)}"
@@ -115,11 +118,13 @@ class Machine:
                 "lost-state",
                 f"{owner_name(who)} reads {show(value)} from the {part}, not its last write {last}",
                 origin,
+                who,
             )
             self.violate(
                 "leaked-state",
                 f"{owner_name(who)} reads {show(value)} from the {part}: {owner_name(value[0])}'s data",
                 origin,
+                who,
             )
         self.op("read", who, value, origin)
 

@@ -32,6 +32,7 @@ class Violation(NamedTuple):
     prop: str
     message: str
     origin: Any
+    subject: str = ""  # the context that lost state or received another's (A, G, B1, ...)
 
 
 # Cost metrics per KVM_RUN and the op kinds that feed them.

@@ -34,13 +34,19 @@ class Exploration:
     seconds: float = 0.0
     peak_bytes: int = 0
     truncated: bool = False
-    counterexamples: dict[str, Counterexample] = field(default_factory=dict)
+    # shortest counterexample per (property, victim context)
+    counterexamples: dict[tuple[str, str], Counterexample] = field(default_factory=dict)
     # state graph, for the cost analysis: key -> list of (event, child key, counts)
     graph: dict | None = None
     initial_key: tuple | None = None
 
     def holds(self, prop: str) -> bool:
-        return prop not in self.counterexamples
+        return not any(k[0] == prop for k in self.counterexamples)
+
+    def for_property(self, prop: str) -> list[Counterexample]:
+        """Shortest counterexamples for `prop`, one per victim, shortest first."""
+        found = [ce for k, ce in self.counterexamples.items() if k[0] == prop]
+        return sorted(found, key=lambda ce: (len(ce.path), ce.violation.subject))
 
     @property
     def clean(self) -> bool:
@@ -86,9 +92,9 @@ def explore(
                     if v.prop in wanted:
                         violated = True
                         corrupt = corrupt or v.prop in CORRUPTING
-                        if v.prop not in result.counterexamples:
+                        if (v.prop, v.subject) not in result.counterexamples:
                             path = _path(parent, key) + [event]
-                            result.counterexamples[v.prop] = Counterexample(v.prop, v, path)
+                            result.counterexamples[(v.prop, v.subject)] = Counterexample(v.prop, v, path)
                 if edges is not None:
                     edges.append((event, child, count_ops(res.ops), violated))
                 # A state whose values are already lost or leaked is an error

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.records import PROPERTIES, PROPERTY_WORDS
 from fpdsl.model.runloop import label
+from fpdsl.model.values import owner_name
 from fpdsl.sim.explorer import Counterexample, Exploration
 from fpdsl.sim.render import origin_text, render_run, run_json
 from fpdsl.sim.run import Run, run_events
@@ -38,17 +39,15 @@ def render_exploration(policy: ResolvedPolicy, ex: Exploration, properties: tupl
         + (" (TRUNCATED: raise --max-states)" if ex.truncated else ""),
     ]
     for prop in properties:
-        ce = ex.counterexamples.get(prop)
-        out.append(f"  {prop:<15} {'holds' if ce is None else 'VIOLATED'}   ({PROPERTY_WORDS[prop]})")
+        out.append(f"  {prop:<15} {'holds' if ex.holds(prop) else 'VIOLATED'}   ({PROPERTY_WORDS[prop]})")
     for prop in properties:
-        ce = ex.counterexamples.get(prop)
-        if ce is None:
-            continue
-        run = counterexample_run(policy, ex, ce)
-        out.append("")
-        out.append(f"counterexample for {prop} ({len(ce.path)} steps): {ce.violation.message}")
-        out.append(f"  at {origin_text(ce.violation.origin)}")
-        out.append(render_run(run))
+        for ce in ex.for_property(prop):
+            run = counterexample_run(policy, ex, ce)
+            victim = f" [{owner_name(ce.violation.subject)}]" if ce.violation.subject else ""
+            out.append("")
+            out.append(f"counterexample for {prop}{victim} ({len(ce.path)} steps): {ce.violation.message}")
+            out.append(f"  at {origin_text(ce.violation.origin)}")
+            out.append(render_run(run))
     out.append("")
     out.append(f"verdict: {verdict_word(ex, properties)}")
     return "\n".join(out)
@@ -68,12 +67,16 @@ def exploration_json(policy: ResolvedPolicy, ex: Exploration, properties: tuple[
         "properties": {},
     }
     for prop in properties:
-        ce = ex.counterexamples.get(prop)
-        entry: dict = {"holds": ce is None}
-        if ce is not None:
-            entry["message"] = ce.violation.message
-            entry["origin"] = origin_text(ce.violation.origin)
-            entry["trace"] = run_json(counterexample_run(policy, ex, ce))["steps"]
+        entry: dict = {"holds": ex.holds(prop), "counterexamples": []}
+        for ce in ex.for_property(prop):
+            entry["counterexamples"].append(
+                {
+                    "victim": ce.violation.subject,
+                    "message": ce.violation.message,
+                    "origin": origin_text(ce.violation.origin),
+                    "trace": run_json(counterexample_run(policy, ex, ce))["steps"],
+                }
+            )
         result["properties"][prop] = entry
     return result
 

@@ -1,0 +1,28 @@
+"""Helpers the command modules share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpdsl.diagnostics import UsageError
+from fpdsl.lang.checker import check_or_raise
+from fpdsl.lang.loader import ResolvedPolicy, load_policy
+
+DEFAULT_BOUND = {"cpus": 1, "tasks": 1, "runs": 1, "exits": 2}
+
+
+def _load_checked(path: str) -> ResolvedPolicy:
+    return check_or_raise(load_policy(path))
+
+
+def _policy_files(paths: tuple[str, ...]) -> list[str]:
+    files: list[str] = []
+    for p in paths:
+        if Path(p).is_dir():
+            found = sorted(str(f) for f in Path(p).glob("*.fp"))
+            if not found:
+                raise UsageError(f"{p}: no .fp policy files in this directory")
+            files.extend(found)
+        else:
+            files.append(p)
+    return files
