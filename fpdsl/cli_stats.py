@@ -67,7 +67,9 @@ def _parse_sweep(text: str) -> tuple[str, np.ndarray]:
     try:
         name, rng = text.split("=", 1)
         a, b, n = rng.split(":")
-        values = np.linspace(float(a), float(b), int(n))
+        lo, hi, count = float(a), float(b), int(n)
+        # geometric spacing when the range spans more than a decade
+        values = np.geomspace(lo, hi, count) if 0 < lo and hi / lo > 10 else np.linspace(lo, hi, count)
     except ValueError:
         raise UsageError(f"--sweep {text!r}: expected PARAM=START:STOP:COUNT, e.g. exit_to_user=0.001:0.3:12") from None
     if name not in PARAMS:

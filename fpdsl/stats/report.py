@@ -98,6 +98,12 @@ def sweep_plot(series: dict[str, list[tuple[float, float]]], param: str, metric:
     for name, points in series.items():
         xs, ys = zip(*points, strict=True)
         ax.plot(xs, ys, marker="o", markersize=3, label=name)
+    lo, hi = (
+        min(min(x for x, _ in pts) for pts in series.values()),
+        max(max(x for x, _ in pts) for pts in series.values()),
+    )
+    if lo > 0 and hi / lo >= 20:
+        ax.set_xscale("log")
     ax.set_xlabel(param)
     ax.set_ylabel(f"{METRIC_WORDS[metric].strip()} per KVM_RUN")
     ax.set_title(title, fontsize=10)

@@ -1,0 +1,80 @@
+"""Exploration figures per shipped policy and bound: states, transitions,
+seconds, states/second and peak memory (each run in its own process, so
+the resident-set peak is the run's own).
+
+    python bench/bench_explore.py                 # default bound
+    python bench/bench_explore.py --deep          # 2 CPUs, 1 task, 2 KVM_RUN calls
+    python bench/bench_explore.py --cpus 2 --runs 2 --exits 1 eager
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one(policy: str, bound: dict) -> dict:
+    from fpdsl.lang.checker import check_or_raise
+    from fpdsl.lang.loader import load_policy
+    from fpdsl.model.machine import ModelConfig
+    from fpdsl.sim.explorer import explore
+    from fpdsl.sim.interpreter import PolicyHooks
+
+    resolved = check_or_raise(load_policy(ROOT / "policies" / f"{policy}.fp"))
+    started = time.perf_counter()
+    ex = explore(PolicyHooks(resolved), ModelConfig(kernel=resolved.kernel, **bound), resolved.initial_flags())
+    seconds = time.perf_counter() - started
+    return {
+        "policy": policy,
+        "states": ex.states,
+        "transitions": ex.transitions,
+        "seconds": round(seconds, 2),
+        "states_per_second": round(ex.states / seconds),
+        "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "truncated": ex.truncated,
+        "clean": ex.clean,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("policies", nargs="*")
+    parser.add_argument("--deep", action="store_true")
+    for name, default in (("cpus", 1), ("tasks", 1), ("runs", 1), ("exits", 2)):
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    bound = {"cpus": args.cpus, "tasks": args.tasks, "runs": args.runs, "exits": args.exits}
+    if args.deep:
+        bound = {"cpus": 2, "tasks": 1, "runs": 2, "exits": 1}
+    if args.child:
+        print(json.dumps(one(args.child, bound)))
+        return
+    policies = args.policies or sorted(p.stem for p in (ROOT / "policies").glob("*.fp"))
+    print(f"bound: {bound}")
+    print(f"{'policy':<24} {'states':>9} {'transitions':>12} {'seconds':>8} {'states/s':>9} {'peak MiB':>9}  verdict")
+    total = 0.0
+    for policy in policies:
+        cmd = [sys.executable, __file__, "--child", policy] + [f"--{k}={v}" for k, v in bound.items()]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+        r = json.loads(out.stdout)
+        total += r["seconds"]
+        verdict = "clean" if r["clean"] else "violated"
+        if r["truncated"]:
+            verdict += " (truncated)"
+        print(
+            f"{policy:<24} {r['states']:>9} {r['transitions']:>12} {r['seconds']:>8.2f} "
+            f"{r['states_per_second']:>9} {r['peak_mib']:>9}  {verdict}"
+        )
+    print(f"total seconds: {total:.2f}")
+
+
+if __name__ == "__main__":
+    main()
