@@ -11,10 +11,11 @@ policy eager "Eager per-exit FPSIMD switch in the hyp (upstream v4.15-v4.17)"
 kernel v4.16
 
 hook enter {
-    ## The hyp's FPSIMD-only save/restore destroys the SVE high bits, so
-    ## forget what this CPU holds (kvm_fpsimd_flush_cpu_state()).
+    ## kvm_fpsimd_flush_cpu_state(): the hyp's FPSIMD-only save/restore
+    ## destroys the SVE high bits, so forget the binding if the bound
+    ## state has SVE in use.
     if system_supports_sve() {
-        fpsimd_flush_cpu_state()
+        sve_flush_cpu_state()
     }
     ## __activate_traps(): trap the guest's first FP/SIMD access.
     arm_fp_trap()

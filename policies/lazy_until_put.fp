@@ -15,7 +15,7 @@ flag GUEST_VFP_LOADED
 hook enter {
     ## kvm_fpsimd_flush_cpu_state(), unchanged from v4.16.
     if system_supports_sve() {
-        fpsimd_flush_cpu_state()
+        sve_flush_cpu_state()
     }
     ## Keep trapping only until the guest's registers are loaded.
     if !GUEST_VFP_LOADED {

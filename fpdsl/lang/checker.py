@@ -137,6 +137,13 @@ class _Checker:
                     hint,
                     src,
                 )
+        if spec.until == "v4.16" and self.resolved.kernel != "v4.16":
+            self.error(
+                f"{call.name}() was removed in v4.18",
+                call.span,
+                "use fpsimd_flush_cpu_state(), or declare 'kernel v4.16'",
+                src,
+            )
         if spec.since == "v4.18" and self.resolved.kernel == "v4.16":
             self.error(
                 f"{call.name}() does not exist in the v4.16 host machinery",

@@ -64,6 +64,7 @@ class Primitive:
     doc: str
     effect: Effect = Effect()
     since: str | None = None  # first kernel model version that has it
+    until: str | None = None  # last kernel model version that has it
 
 
 PRIMITIVES: dict[str, Primitive] = {
@@ -81,6 +82,12 @@ PRIMITIVES: dict[str, Primitive] = {
             "fpsimd_bind_state_to_cpu", ("bindable",), "bind a saved state to this CPU's registers", since="v4.18"
         ),
         Primitive("fpsimd_flush_cpu_state", (), "forget which saved state this CPU's registers hold"),
+        Primitive(
+            "sve_flush_cpu_state",
+            (),
+            "forget the binding if the bound state has SVE in use (kvm_fpsimd_flush_cpu_state())",
+            until="v4.16",
+        ),
         Primitive("set_thread_flag", ("thread_flag",), "set a flag of the vcpu thread"),
         Primitive("clear_thread_flag", ("thread_flag",), "clear a flag of the vcpu thread"),
         Primitive("arm_fp_trap", (), "trap the guest's next FP/SIMD access (CPTR_EL2.TFP / CPACR_EL1.FPEN)"),

@@ -195,6 +195,7 @@ class Machine:
         """fpsimd_flush_cpu_state(): forget the binding. v4.18 also sets
         current's TIF_FOREIGN_FPSTATE; v4.16 does not (the seed's wrinkle)."""
         self.c.bound = None
+        self.c.bound_sve = False
         if self.config.v418:
             cur = self.current()
             if cur is not None:
@@ -204,12 +205,19 @@ class Machine:
     def bind(self, target: str, origin: Any) -> None:
         """fpsimd_bind_state_to_cpu() / fpsimd_bind_task_to_cpu()."""
         if target == "guest":
-            self.c.bound = "guest"
+            self.c.bound, self.c.bound_sve = "guest", False
         else:
-            name = target[5:]
-            self.c.bound = name
-            self.world.tasks[name].last_cpu = self.cpu
+            task = self.world.tasks[target[5:]]
+            self.c.bound, self.c.bound_sve = task.name, self.config.sve and task.sve
+            task.last_cpu = self.cpu
         self.op("bind", target, None, origin)
+
+    def sve_flush_cpu_state(self, origin: Any) -> None:
+        """v4.16 sve_flush_cpu_state(): invalidate the binding only if the
+        bound state had SVE in use (KVM's FPSIMD-only switch destroys the
+        SVE high bits, nothing else)."""
+        if self.c.bound is not None and self.c.bound_sve:
+            self.flush_cpu_state(origin)
 
     def restore_current_state(self, origin: Any = "fpsimd_restore_current_state()") -> None:
         """Return to user: reload current's state if TIF_FOREIGN_FPSTATE."""

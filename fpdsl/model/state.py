@@ -15,6 +15,7 @@ class Cpu:
         "v",  # FPSIMD registers V0-V31 (abstract value)
         "z",  # SVE high bits of Z0-Z31 (+P/FFR)
         "bound",  # fpsimd_last_state: None, "guest" or a task name
+        "bound_sve",  # fpsimd_last_state.sve_in_use (v4.16): the bound state had TIF_SVE
         "neon_busy",  # kernel_neon_busy
         "irq",  # interrupt-disable depth
         "bh",  # softirq-disable count
@@ -30,6 +31,7 @@ class Cpu:
         self.v: Value = ZERO
         self.z: Value = ZERO
         self.bound: str | None = None
+        self.bound_sve = False
         self.neon_busy = False
         self.irq = 0
         self.bh = 0
@@ -44,7 +46,7 @@ class Cpu:
         c = Cpu.__new__(Cpu)
         c.v, c.z, c.bound, c.neon_busy, c.irq, c.bh = self.v, self.z, self.bound, self.neon_busy, self.irq, self.bh
         c.preempt, c.softirq_pending, c.irq_pending = self.preempt, self.softirq_pending, self.irq_pending
-        c.curr, c.host, c.in_softirq = self.curr, self.host, self.in_softirq
+        c.curr, c.host, c.in_softirq, c.bound_sve = self.curr, self.host, self.in_softirq, self.bound_sve
         return c
 
 
@@ -152,6 +154,7 @@ class World:
                 canon(c.v),
                 canon(c.z),
                 tmap.get(c.bound, c.bound or ""),
+                c.bound_sve,
                 c.neon_busy,
                 c.irq,
                 c.bh,

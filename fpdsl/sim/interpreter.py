@@ -147,6 +147,8 @@ def _primitive(call: ast.Call, origin: PolicyLine) -> Action:
         return lambda m: m.bind(target, origin)
     if name == "fpsimd_flush_cpu_state":
         return lambda m: m.flush_cpu_state(origin)
+    if name == "sve_flush_cpu_state":
+        return lambda m: m.sve_flush_cpu_state(origin)
     if name in ("set_thread_flag", "clear_thread_flag"):
         attr, value = _thread_flag(arg), name == "set_thread_flag"
 
