@@ -23,19 +23,8 @@ METRIC_WORDS = {
 }
 
 SHOWN = [m for m in COST_METRICS if m != "kvm_runs"]
-# Rows where smaller is better (the rest describe the workload, or are not costs).
-COSTS = {
-    "host_saves",
-    "kvm_host_saves",
-    "host_restores",
-    "guest_saves",
-    "guest_restores",
-    "fp_traps",
-    "softirq_fallbacks",
-    "invalidations",
-    "redundant_saves",
-    "redundant_restores",
-}
+# Rows where smaller is better; the others describe the workload.
+COSTS = set(SHOWN) - {"exits", "exits_to_user", "preemptions", "softirq_neon"}
 
 
 def cell(result: CostResult, metric: str) -> str:
@@ -45,6 +34,23 @@ def cell(result: CostResult, metric: str) -> str:
     return f"{value:.3f}"
 
 
+def _rows(results: list[CostResult], verdicts: dict[str, str] | None, highlight):
+    """(label, cells) per table row; the best value among clean policies is
+    passed through `highlight`."""
+    if verdicts:
+        yield "verdict", [verdicts.get(r.policy, "?") for r in results]
+    clean = [r for r in results if not verdicts or verdicts.get(r.policy) == "CLEAN"]
+    for metric in SHOWN:
+        best = min(r.per_run[metric] for r in clean) if metric in COSTS and len(results) > 1 and clean else None
+        cells = []
+        for r in results:
+            text = cell(r, metric)
+            if best is not None and r in clean and abs(r.per_run[metric] - best) < 1e-9:
+                text = highlight(text)
+            cells.append(text)
+        yield METRIC_WORDS[metric], cells
+
+
 def cost_table(results: list[CostResult], verdicts: dict[str, str] | None = None, title: str = ""):
     from rich.table import Table
 
@@ -52,39 +58,16 @@ def cost_table(results: list[CostResult], verdicts: dict[str, str] | None = None
     table.add_column("per KVM_RUN")
     for r in results:
         table.add_column(r.policy, justify="right")
-    if verdicts:
-        table.add_row("verdict", *[verdicts.get(r.policy, "?") for r in results])
-    clean = [r for r in results if not verdicts or verdicts.get(r.policy) == "CLEAN"]
-    for metric in SHOWN:
-        best = None
-        if metric in COSTS and len(results) > 1 and clean:
-            best = min(r.per_run[metric] for r in clean)
-        cells = []
-        for r in results:
-            text = cell(r, metric)
-            if best is not None and r in clean and abs(r.per_run[metric] - best) < 1e-9:
-                text = f"[bold green]{text}[/]"
-            cells.append(text)
-        table.add_row(METRIC_WORDS[metric], *cells)
+    for label, cells in _rows(results, verdicts, lambda t: f"[bold green]{t}[/]"):
+        table.add_row(label, *cells)
     return table
 
 
 def markdown_table(results: list[CostResult], verdicts: dict[str, str] | None = None) -> str:
     """The same table as Markdown (for the README and mails); best clean value in bold."""
-    head = "| per KVM_RUN | " + " | ".join(r.policy for r in results) + " |"
-    lines = [head, "|---|" + "---:|" * len(results)]
-    if verdicts:
-        lines.append("| verdict | " + " | ".join(verdicts.get(r.policy, "?") for r in results) + " |")
-    clean = [r for r in results if not verdicts or verdicts.get(r.policy) == "CLEAN"]
-    for metric in SHOWN:
-        best = min(r.per_run[metric] for r in clean) if metric in COSTS and clean else None
-        cells = []
-        for r in results:
-            text = cell(r, metric)
-            if best is not None and r in clean and abs(r.per_run[metric] - best) < 1e-9:
-                text = f"**{text}**"
-            cells.append(text)
-        lines.append(f"| {METRIC_WORDS[metric].strip()} | " + " | ".join(cells) + " |")
+    lines = ["| per KVM_RUN | " + " | ".join(r.policy for r in results) + " |", "|---|" + "---:|" * len(results)]
+    for label, cells in _rows(results, verdicts, lambda t: f"**{t}**"):
+        lines.append(f"| {label.strip()} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
