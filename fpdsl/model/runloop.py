@@ -113,7 +113,11 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
         if cpu.irq == 0 and not (name is not None and world.tasks[name].pc == "guest"):
             events.append(("irq", cpu_index, None))
         # Preemption: the running context is preemptible and someone else is runnable.
-        running_ok = name is None or (world.tasks[name].pc in PREEMPTIBLE and cpu.preempt == 0 and cpu.irq == 0)
+        # local_bh_disable() raises the preempt count in the kernel: no switch with
+        # softirqs masked.
+        running_ok = name is None or (
+            world.tasks[name].pc in PREEMPTIBLE and cpu.preempt == 0 and cpu.bh == 0 and cpu.irq == 0
+        )
         if running_ok:
             for other in world.tasks.values():
                 if other.cpu is None:
