@@ -1,0 +1,167 @@
+"""The emit-patch and review commands."""
+
+from __future__ import annotations
+
+import email.utils
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from fpdsl.cli_common import _load_checked
+from fpdsl.diagnostics import FpdslError, UsageError
+from fpdsl.fsutil import atomic_write
+
+
+def _date(option: str | None, policy_path: str) -> str:
+    """--date (ISO 8601 or RFC 2822), else the policy file's mtime; "now"
+    only when asked for by name."""
+    if option == "now":
+        when = datetime.now(UTC)
+    elif option:
+        try:
+            when = datetime.fromisoformat(option)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(option)
+            except (TypeError, ValueError):
+                raise UsageError(f"--date: cannot read '{option}' (use ISO 8601, RFC 2822 or 'now')") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+    else:
+        when = datetime.fromtimestamp(int(Path(policy_path).stat().st_mtime), UTC)
+    return email.utils.format_datetime(when)
+
+
+def _signoff(option: str | None) -> str:
+    if option:
+        name, addr = email.utils.parseaddr(option)
+        if not name or "@" not in addr:
+            raise UsageError(f"--signoff: expected 'Name <email>', got '{option}'")
+        return f"{name} <{addr}>"
+
+    def git(key: str) -> str:
+        try:
+            out = subprocess.run(["git", "config", key], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip()
+
+    name, addr = git("user.name"), git("user.email")
+    if not name or not addr:
+        raise UsageError("no author: pass --signoff 'Name <email>' or set git config user.name and user.email")
+    return f"{name} <{addr}>"
+
+
+def _emission(policy_file: str, tree: str, target_name: str | None):
+    from fpdsl.emit.plan import plan
+    from fpdsl.emit.targets import detect_target
+
+    policy = _load_checked(policy_file)
+    root = Path(tree)
+    target = detect_target(root, target_name)
+    return policy, root, target, plan(policy, root, target)
+
+
+@click.command("emit-patch")
+@click.argument("policy")
+@click.option("--tree", required=True, help="the kernel source tree to patch (read only unless --apply)")
+@click.option("-o", "--output", help="write the patch to this file (default: standard output)")
+@click.option("--series", "series_dir", help="write one patch per subsystem and a cover letter into this directory")
+@click.option("--target", "target_name", help="the tree layout (v4.16, v4.18); detected from the tree by default")
+@click.option("--date", help="the patch date (ISO 8601, RFC 2822, or 'now'); default: the policy file's mtime")
+@click.option("--signoff", help="'Name <email>' for From: and Signed-off-by: (default: git config)")
+@click.option("--workload", default="seed_2018", show_default=True, help="profile for the cost table")
+@click.option("--no-verify", is_flag=True, help="skip the explorer and cost analysis in the commit message")
+@click.option("--annotate", is_flag=True, help="print each hunk with the policy line behind every line, write nothing")
+@click.option("--apply", "apply_", is_flag=True, help="also write the patched files into the tree")
+def emit_patch_cmd(policy, tree, output, series_dir, target_name, date, signoff, workload, no_verify, annotate, apply_):
+    """Emit POLICY as a kernel patch against the tree at --tree."""
+    from fpdsl.emit.message import commit_body, verify
+    from fpdsl.emit.patch import Mail, cover_letter, format_patch, split_by_subsystem
+    from fpdsl.emit.patch import annotate as annotated
+
+    if output and series_dir:
+        raise UsageError("give -o or --series, not both")
+    resolved, root, target, emission = _emission(policy, tree, target_name)
+    if not emission.changes:
+        click.echo(
+            f"{resolved.name}: nothing to emit: the {target.name} tree already implements every hook "
+            f"(its baseline is {emission.baseline})",
+            err=True,
+        )
+        return
+    if annotate:
+        click.echo(annotated(emission.changes), nl=False)
+        return
+    author = _signoff(signoff)
+    when = _date(date, policy)
+    check = None if no_verify else verify(resolved, workload)
+    subject = f"KVM: arm64: Switch FPSIMD context handling to {resolved.name}"
+    body = commit_body(emission, check)
+    if series_dir:
+        parts = []
+        for subsystem, changes in split_by_subsystem(emission.changes):
+            sub = (
+                f"{subsystem}: Interfaces for KVM FPSIMD policy {resolved.name}"
+                if subsystem.startswith("arm64")
+                else subject
+            )
+            parts.append((subsystem, Mail(author, when, sub, body), changes))
+        out_dir = Path(series_dir)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--series: {out_dir} is not a directory")
+        files = {"0000-cover-letter.patch": cover_letter(Mail(author, when, subject, body), parts, author)}
+        for i, (_, mail, changes) in enumerate(parts, 1):
+            slug = "".join(ch if ch.isalnum() else "-" for ch in mail.subject).strip("-")[:52].rstrip("-")
+            files[f"{i:04d}-{slug}.patch"] = format_patch(mail, changes, author, f"{i}/{len(parts)}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            atomic_write(out_dir / name, text)
+        click.echo(f"wrote {len(files)} files to {out_dir}", err=True)
+    else:
+        text = format_patch(Mail(author, when, subject, body), emission.changes, author)
+        if output:
+            atomic_write(output, text)
+        else:
+            click.echo(text, nl=False)
+    if apply_:
+        for change in emission.changes:
+            atomic_write(root / change.path, change.new_text)
+        click.echo(f"applied to {root}: {', '.join(c.path for c in emission.changes)}", err=True)
+
+
+@click.command("review")
+@click.argument("patch", type=click.Path(dir_okay=False))
+@click.argument("policy")
+@click.option("--tree", required=True, help="the unpatched tree the patch was emitted against")
+@click.option("--target", "target_name", help="the tree layout; detected by default")
+def review_cmd(patch, policy, tree, target_name):
+    """Print every hunk of PATCH with the POLICY line that produced each line.
+
+    The mapping comes from the generator: the patch is emitted again from
+    POLICY and the tree, and must be the same diff."""
+    from fpdsl.emit.patch import annotate, diff_text
+
+    try:
+        text = Path(patch).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{patch}: cannot read: {exc}") from None
+    _, _, _, emission = _emission(policy, tree, target_name)
+    ours = diff_text(emission.changes) if emission.changes else ""
+    theirs = _diff_part(text)
+    if ours != theirs:
+        raise FpdslError(
+            f"{patch}: this is not the patch fpdsl emits for {policy} against {tree}; "
+            "review needs the unpatched tree and the same policy"
+        )
+    click.echo(annotate(emission.changes), nl=False)
+
+
+def _diff_part(text: str) -> str:
+    start = text.find("diff --git ")
+    if start < 0:
+        return ""
+    end = text.find("\n-- \n", start)
+    return text[start : end + 1] if end >= 0 else text[start:]

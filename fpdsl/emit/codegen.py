@@ -1,0 +1,225 @@
+"""Lower a policy's hook bodies to C lines through a target's Jinja2
+templates. Every line carries the policy line it came from; whatever the
+generated code needs besides itself (vcpu fields, the trap wiring, helpers
+exported from fpsimd.c, a local `flags`) is collected as requirements."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+import jinja2
+
+from fpdsl.diagnostics import Diagnostic, FpdslError, Span
+from fpdsl.emit.edits import Line, Origin
+from fpdsl.lang import ast
+from fpdsl.resources import resource_dir
+
+TRAP_PRIMITIVES = ("arm_fp_trap", "disarm_fp_trap", "fp_trap_armed")
+NEON_BUSY_PRIMITIVES = ("set_kernel_neon_busy", "clear_kernel_neon_busy")
+WIDTH = 80
+TAB = 8
+
+
+class Refusal(Exception):
+    """A template's verdict that a primitive has no meaning for its target."""
+
+
+def _refuse(reason: str) -> str:
+    raise Refusal(reason)
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+    env.globals["refuse"] = _refuse
+    return env
+
+
+@dataclass
+class Needs:
+    """What the lowered hooks need from the rest of the tree."""
+
+    trap: Span | None = None  # first use of the guest FP trap
+    flags: dict[str, Span] = field(default_factory=dict)
+    neon_busy: Span | None = None
+    neon_include: Span | None = None
+    irq_flags: dict[str, Span] = field(default_factory=dict)  # hook -> local_irq_save() use
+
+
+class Lowering:
+    """Renders hooks of one policy for one target."""
+
+    def __init__(self, target: str, path: str, env: jinja2.Environment | None = None) -> None:
+        self.env = env or environment()
+        self.target = target
+        self.path = path
+        self.prims = self.env.get_template(f"{target}/primitives.c.j2").make_module()
+        self.blocks = self.env.get_template("common/c_block.c.j2").make_module()
+        self.needs = Needs()
+        self._source = None
+
+    # -- statements ----------------------------------------------------------
+
+    def body(self, hook: ast.Hook, stmts: tuple[ast.Stmt, ...], context: str, indent: str, source) -> list[Line]:
+        self._source = source
+        self._hook = hook
+        out: list[Line] = []
+        for stmt in stmts:
+            out.extend(self._stmt(stmt, context, indent))
+        return out
+
+    def _origin(self, span: Span, why: str) -> Origin:
+        return Origin(self._hook.policy or self.path, span.line, why)
+
+    def _stmt(self, stmt: ast.Stmt, context: str, indent: str) -> list[Line]:
+        out = self.comment(stmt.doc, indent, stmt.span.line - len(stmt.doc)) if stmt.doc else []
+        if isinstance(stmt, ast.Pass):
+            return out
+        if isinstance(stmt, ast.Assign):
+            text = str(self.prims.flag_write(stmt.flag, stmt.value))
+            self.needs.flags.setdefault(stmt.flag, stmt.span)
+            return out + self._lines(text, indent, self._origin(stmt.span, f"{stmt.flag} = {str(stmt.value).lower()}"))
+        if isinstance(stmt, ast.Call):
+            text = self._macro(context, stmt.name, stmt.args, stmt.span)
+            return out + self._lines(text, indent, self._origin(stmt.span, f"{stmt.name}()"))
+        assert isinstance(stmt, ast.If)
+        origin = self._origin(stmt.span, "if")
+        cond = self.expr(stmt.cond, context)
+        then = [ln for s in stmt.then for ln in self._stmt(s, context, indent + "\t")]
+        orelse = [ln for s in stmt.orelse for ln in self._stmt(s, context, indent + "\t")]
+        # Kernel style: no braces around single statements, unless the other
+        # branch needs them.
+        bare = len(then) == 1 and len(orelse) <= 1
+        if orelse and len(orelse) != 1:
+            bare = False
+        out.append(Line(f"{indent}if ({cond}){'' if bare else ' {'}", origin))
+        out.extend(then)
+        if orelse:
+            out.append(Line(f"{indent}else" if bare else f"{indent}}} else {{", origin))
+            out.extend(orelse)
+        if not bare:
+            out.append(Line(f"{indent}}}", origin))
+        return out
+
+    def _macro(self, context: str, name: str, args: tuple[ast.Arg, ...], span: Span) -> str:
+        if name in TRAP_PRIMITIVES and self.needs.trap is None:
+            self.needs.trap = span
+        if name in NEON_BUSY_PRIMITIVES and self.needs.neon_busy is None:
+            self.needs.neon_busy = span
+        if name in ("kernel_neon_begin", "kernel_neon_end") and self.needs.neon_include is None:
+            self.needs.neon_include = span
+        if name == "local_irq_save":
+            self.needs.irq_flags.setdefault(self._hook.name, span)
+        macro = getattr(self.prims, f"{context}_{name}", None)
+        if macro is None:
+            self._fail(span, f"{name}() cannot be emitted in {_CONTEXTS[context]} for target {self.target}")
+        try:
+            return str(macro(*[a.name for a in args]))
+        except Refusal as exc:
+            self._fail(span, f"{name}() cannot be emitted for target {self.target}: {exc}")
+
+    def _fail(self, span: Span, message: str) -> None:
+        raise FpdslError(Diagnostic(message, span, self._source, f"the {self._hook.name} hook runs in {_where(self)}"))
+
+    def _lines(self, text: str, indent: str, origin: Origin) -> list[Line]:
+        out = []
+        for t in text.split("\n"):
+            out.extend(Line(part, origin) for part in _fit(f"{indent}{t}" if t else ""))
+        return out
+
+    # -- expressions ---------------------------------------------------------
+
+    def expr(self, e: ast.Expr, context: str) -> str:
+        if isinstance(e, ast.BoolLit):
+            return "true" if e.value else "false"
+        if isinstance(e, ast.FlagRef):
+            self.needs.flags.setdefault(e.name, e.span)
+            return str(self.prims.flag_read(e.name))
+        if isinstance(e, ast.Call):
+            return self._macro(context, e.name, e.args, e.span)
+        if isinstance(e, ast.Not):
+            inner = self.expr(e.operand, context)
+            if inner.startswith("!") and _atomic(inner[1:]):
+                return inner[1:]
+            return f"!{inner}" if _atomic(inner) else f"!({inner})"
+        assert isinstance(e, ast.BinOp)
+        parts = []
+        for side in (e.left, e.right):
+            text = self.expr(side, context)
+            same_op = isinstance(side, ast.BinOp) and side.op == e.op
+            parts.append(text if _atomic(text) or same_op or text.startswith("!") else f"({text})")
+        return f" {e.op} ".join(parts)
+
+    # -- comments ------------------------------------------------------------
+
+    def comment(self, doc: tuple[str, ...], indent: str, first_line: int) -> list[Line]:
+        """A `##` comment as a C comment; each line points at its own `##`
+        line (or at the paragraph when it had to be rewrapped)."""
+        width = WIDTH - _columns(indent) - 3
+        lines = _rewrap(doc, width)
+        text = str(self.blocks.comment(lines)).split("\n")
+        path = self._hook.policy or self.path
+        out = []
+        for i, t in enumerate(text):
+            # The opening "/*" line maps to the first comment line, the body
+            # lines to theirs, the closing " */" to the last.
+            k = min(max(i - (1 if len(text) > 1 else 0), 0), len(doc) - 1) if lines == list(doc) else 0
+            out.append(Line(f"{indent}{t}", Origin(path, first_line + k, "comment")))
+        return out
+
+
+_CONTEXTS = {"host": "kernel (host) code", "hyp": "hyp (EL2) code"}
+
+
+def _where(lowering: Lowering) -> str:
+    return "hyp (EL2) code" if lowering._hook.name == "trap" else "kernel (host) code"
+
+
+def _atomic(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == " " and depth == 0:
+            return False
+    return True
+
+
+def _fit(line: str) -> list[str]:
+    """Break a statement longer than 80 columns after its first '(' (kernel
+    style allows a continuation indented further)."""
+    if _columns(line) <= WIDTH or "(" not in line:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip("\t"))]
+    cut = line.index("(") + 1
+    return [line[:cut], f"{indent}\t\t{line[cut:]}"]
+
+
+def _columns(indent: str) -> int:
+    return sum(TAB if c == "\t" else 1 for c in indent)
+
+
+def _rewrap(doc: tuple[str, ...], width: int) -> list[str]:
+    """Keep the author's lines where they fit; rewrap a paragraph that
+    does not."""
+    if all(len(line) <= width for line in doc):
+        return list(doc)
+    out: list[str] = []
+    para: list[str] = []
+    for line in [*doc, ""]:
+        if line.strip():
+            para.append(line.strip())
+            continue
+        if para:
+            out.extend(textwrap.wrap(" ".join(para), width))
+            para = []
+        if line == "" and len(out) and len(out) < len(doc):
+            out.append("")
+    while out and out[-1] == "":
+        out.pop()
+    return out

@@ -1,0 +1,147 @@
+"""Write an emission as `git format-patch` mail: headers, the commit
+message, a diffstat and `diff --git` sections; or as a series with one
+patch per subsystem and a cover letter; or annotated for review."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from fpdsl import __version__
+from fpdsl.emit.edits import FileChange, Hunk
+
+ZERO_SHA = "0" * 40
+
+# Subsystems in series order: the interface first, then its user.
+SUBSYSTEMS = (
+    ("arm64: fpsimd", ("arch/arm64/kernel/", "arch/arm64/include/asm/fpsimd.h")),
+    ("KVM: arm64", ("",)),
+)
+
+
+@dataclass(frozen=True)
+class Mail:
+    author: str  # "Name <email>"
+    date: str  # RFC 2822
+    subject: str
+    body: str  # the commit message body, without Signed-off-by
+
+
+def blob_id(text: str) -> str:
+    data = text.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()[:12]
+
+
+def diff_text(changes: list[FileChange]) -> str:
+    out: list[str] = []
+    for c in changes:
+        old_text = "\n".join(c.old)
+        out.append(f"diff --git a/{c.path} b/{c.path}")
+        out.append(f"index {blob_id(old_text)}..{blob_id(c.new_text)} 100644")
+        out.append(f"--- a/{c.path}")
+        out.append(f"+++ b/{c.path}")
+        for h in c.hunks:
+            out.append(_hunk_header(c, h))
+            out.extend(f"{tag}{text}" for tag, text, _ in h.rows)
+    return "\n".join(out) + "\n"
+
+
+def _hunk_header(change: FileChange, hunk: Hunk) -> str:
+    # Name the enclosing function, as git does, so a reviewer sees where.
+    func = ""
+    for i in range(hunk.old_start - 1, -1, -1):
+        line = change.old[i] if i < len(change.old) else ""
+        if line[:1].isalpha() or line[:1] == "_":
+            func = f" {line.rstrip()}"
+            break
+    return hunk.header() + func
+
+
+def diffstat(changes: list[FileChange]) -> str:
+    rows = []
+    for c in changes:
+        added = sum(1 for h in c.hunks for r in h.rows if r[0] == "+")
+        removed = sum(1 for h in c.hunks for r in h.rows if r[0] == "-")
+        rows.append((c.path, added, removed))
+    width = max(len(p) for p, _, _ in rows)
+    most = max(a + r for _, a, r in rows)
+    room = max(10, 72 - width - 8)
+    out = []
+    for path, added, removed in rows:
+        scale = min(1.0, room / most) if most else 1.0
+        plus = max(1 if added else 0, round(added * scale))
+        minus = max(1 if removed else 0, round(removed * scale))
+        out.append(f" {path:<{width}} | {added + removed:>3} {'+' * plus}{'-' * minus}")
+    total_add = sum(a for _, a, _ in rows)
+    total_del = sum(r for _, _, r in rows)
+    summary = f" {len(rows)} file{'s' if len(rows) != 1 else ''} changed"
+    if total_add:
+        summary += f", {total_add} insertion{'s' if total_add != 1 else ''}(+)"
+    if total_del:
+        summary += f", {total_del} deletion{'s' if total_del != 1 else ''}(-)"
+    return "\n".join(out + [summary])
+
+
+def format_patch(mail: Mail, changes: list[FileChange], signoff: str, number: str = "") -> str:
+    tag = f"[PATCH{' ' + number if number else ''}]"
+    head = [
+        f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
+        f"From: {mail.author}",
+        f"Date: {mail.date}",
+        f"Subject: {tag} {mail.subject}",
+        "",
+        mail.body.rstrip("\n"),
+        "",
+        f"Signed-off-by: {signoff}",
+        "---",
+        diffstat(changes),
+        "",
+    ]
+    return "\n".join(head) + "\n" + diff_text(changes) + f"-- \nfpdsl {__version__}\n\n"
+
+
+def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileChange]]]:
+    groups: dict[str, list[FileChange]] = {}
+    for c in changes:
+        for name, prefixes in SUBSYSTEMS:
+            if any(c.path.startswith(p) for p in prefixes):
+                groups.setdefault(name, []).append(c)
+                break
+    return [(name, groups[name]) for name, _ in SUBSYSTEMS if name in groups]
+
+
+def cover_letter(mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], signoff: str) -> str:
+    total = len(parts)
+    lines = [
+        f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
+        f"From: {mail.author}",
+        f"Date: {mail.date}",
+        f"Subject: [PATCH 0/{total}] {mail.subject}",
+        "",
+        mail.body.rstrip("\n"),
+        "",
+    ]
+    for i, (_, part, _) in enumerate(parts, 1):
+        lines.append(f"  [{i}/{total}] {part.subject}")
+    all_changes = [c for _, _, cs in parts for c in cs]
+    lines += ["", diffstat(all_changes), "", "-- ", f"fpdsl {__version__}", "", ""]
+    return "\n".join(lines)
+
+
+def annotate(changes: list[FileChange]) -> str:
+    """Every hunk, each added line with the policy line that produced it and
+    each removed line with the hook that replaced it."""
+    out: list[str] = []
+    for c in changes:
+        out.append(f"=== {c.path}")
+        for h in c.hunks:
+            out.append(_hunk_header(c, h))
+            for tag, text, origin in h.rows:
+                shown = text.expandtabs(8)
+                if tag == " " or origin is None:
+                    out.append(f"{tag}{shown}")
+                else:
+                    verb = "from" if tag == "+" else "replaced by"
+                    out.append(f"{tag}{shown:<72}  # {verb} {origin.render()} ({origin.why})")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,112 @@
+"""Kernel targets: which files a tree of that layout has, which shipped
+policy the tree already implements (the baseline), and where each hook
+lives in it. A hook that differs from the baseline's replaces what the
+baseline's hook compiled to in the tree."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from fpdsl.diagnostics import UsageError
+
+ARM_C = "virt/kvm/arm/arm.c"
+HYP_C = "arch/arm64/kvm/hyp/switch.c"
+FPSIMD_C = "arch/arm64/kernel/fpsimd.c"
+FPSIMD_H = "arch/arm64/include/asm/fpsimd.h"
+KVM_HOST_H = "arch/arm64/include/asm/kvm_host.h"
+KVM_FPSIMD_C = "arch/arm64/kvm/fpsimd.c"
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    kernel: str  # the reference model's kernel version for this layout
+    baseline: str  # the shipped policy this layout's tree implements
+    versions: tuple[tuple[int, int], tuple[int, int]]  # first, last (major, minor)
+    describe: str
+    # Hook -> the function its code lives in (for the reader and the errors).
+    homes: dict[str, str]
+
+
+_HOMES_COMMON = {
+    "load": f"{ARM_C}: kvm_arch_vcpu_load()",
+    "put": f"{ARM_C}: kvm_arch_vcpu_put()",
+    "enter": f"{ARM_C}: kvm_arch_vcpu_ioctl_run(), before guest_enter_irqoff()",
+    "exit": f"{ARM_C}: kvm_arch_vcpu_ioctl_run(), around the local_irq_enable() after guest exit",
+    "trap": f"{HYP_C}: __hyp_switch_fpsimd()",
+    "softirq": f"{FPSIMD_C}: kernel_neon_begin()",
+}
+
+TARGETS: dict[str, Target] = {
+    t.name: t
+    for t in (
+        Target(
+            "v4.16",
+            "v4.16",
+            "eager",
+            ((4, 15), (4, 17)),
+            "v4.15-v4.17 layout: the hyp switches FPSIMD eagerly (__kvm_vcpu_run(), the "
+            "C trap handler __hyp_switch_fpsimd()); kvm_fpsimd_flush_cpu_state() before entry",
+            _HOMES_COMMON,
+        ),
+        Target(
+            "v4.18",
+            "v4.18",
+            "host_machinery",
+            ((4, 18), (4, 20)),
+            "v4.18-v4.20 layout: arch/arm64/kvm/fpsimd.c (kvm_arch_vcpu_load_fp(), "
+            "_ctxsync_fp(), _put_fp()) and the hyp's update_fp_enabled()",
+            _HOMES_COMMON,
+        ),
+    )
+}
+
+
+def tree_version(tree: Path) -> tuple[int, int] | None:
+    """VERSION and PATCHLEVEL from the tree's top Makefile."""
+    try:
+        text = (tree / "Makefile").read_text(errors="replace")[:4096]
+    except OSError:
+        return None
+    version = re.search(r"^VERSION\s*=\s*(\d+)", text, re.M)
+    patch = re.search(r"^PATCHLEVEL\s*=\s*(\d+)", text, re.M)
+    if not version or not patch:
+        return None
+    return int(version.group(1)), int(patch.group(1))
+
+
+def detect_target(tree: Path, override: str | None = None) -> Target:
+    """The target named by --target, or the one the tree's Makefile and files
+    say it is."""
+    if not tree.is_dir():
+        raise UsageError(f"{tree}: not a directory (expected a kernel source tree)")
+    version = tree_version(tree)
+    if version is None:
+        raise UsageError(
+            f"{tree}: not a kernel tree: no top-level Makefile with VERSION and PATCHLEVEL",
+        )
+    if override is not None:
+        if override not in TARGETS:
+            raise UsageError(f"unknown target '{override}': known targets are {', '.join(TARGETS)}")
+        return TARGETS[override]
+    has_kvm_fpsimd = (tree / KVM_FPSIMD_C).is_file()
+    for target in TARGETS.values():
+        first, last = target.versions
+        if first <= version <= last:
+            # The files present must agree with the version: v4.18 moved the
+            # FPSIMD handling to arch/arm64/kvm/fpsimd.c.
+            if (target.name == "v4.18") != has_kvm_fpsimd:
+                raise UsageError(
+                    f"{tree}: Makefile says {version[0]}.{version[1]} but {KVM_FPSIMD_C} is "
+                    f"{'present' if has_kvm_fpsimd else 'missing'}; pass --target to choose the layout",
+                )
+            return target
+    known = ", ".join(f"{t.name} for {_span(t.versions)}" for t in TARGETS.values())
+    raise UsageError(f"{tree}: kernel {version[0]}.{version[1]} has no fpdsl target (known: {known})")
+
+
+def _span(versions: tuple[tuple[int, int], tuple[int, int]]) -> str:
+    (a, b), (c, d) = versions
+    return f"{a}.{b}-{c}.{d}"

@@ -1,0 +1,346 @@
+"""emit-patch against stand-in trees of the 2018 layouts: goldens, that the
+patches apply, the seed's statement sequence, errors that write nothing,
+review traceability, series, determinism."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+from standin import write_tree
+
+from fpdsl.cli import main
+
+POLICIES = sorted(p.stem for p in (ROOT / "policies").glob("*.fp"))
+GOLDEN = Path(__file__).parent / "golden"
+FIXED = ["--date", "2018-02-14T11:15:54+00:00", "--signoff", "Fp Dsl <fpdsl@example.org>"]
+BASELINES = {"eager": "v4.16", "host_machinery": "v4.18"}
+
+
+@dataclass
+class Result:
+    exit_code: int
+    output: str  # stdout and stderr
+
+
+def run(*args: str) -> Result:
+    """The fpdsl command in-process, through main()'s error handling."""
+    out = io.StringIO()
+    argv = sys.argv
+    sys.argv = ["fpdsl", *args]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        sys.argv = argv
+    return Result(code, out.getvalue())
+
+
+def emit(policy: str, tree: Path, *extra: str):
+    return run("emit-patch", str(ROOT / "policies" / f"{policy}.fp"), "--tree", str(tree), *FIXED, *extra)
+
+
+def tree_digest(tree: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(tree.rglob("*")):
+        if p.is_file() and ".git" not in p.parts:
+            h.update(str(p.relative_to(tree)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def v416(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "v4.16", "v4.16", git=True)
+
+
+@pytest.fixture
+def v418(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "v4.18", "v4.18", git=True)
+
+
+def _check_applies(tree: Path, patch: Path) -> None:
+    subprocess.run(["git", "apply", "--check", str(patch)], cwd=tree, check=True, capture_output=True)
+    subprocess.run(["patch", "-p1", "--dry-run", "-i", str(patch)], cwd=tree, check=True, capture_output=True)
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("FPDSL_UPDATE_GOLDEN"):
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"missing golden {path}: run with FPDSL_UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{name} differs from its golden"
+
+
+@pytest.mark.parametrize("policy", [p for p in POLICIES if p not in BASELINES])
+def test_policy_patch_matches_golden_and_applies(policy: str, v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / f"{policy}.patch"
+    before = tree_digest(v416)
+    result = emit(policy, v416, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert tree_digest(v416) == before, "emit-patch must not touch the tree without --apply"
+    _check_applies(v416, out)
+    _golden(f"{policy}.v4.16.patch", out.read_text())
+
+
+@pytest.mark.parametrize("policy", sorted(BASELINES))
+def test_baseline_policy_emits_nothing_for_its_own_tree(policy: str, tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", BASELINES[policy])
+    out = tmp_path / "none.patch"
+    result = emit(policy, tree, "-o", str(out))
+    assert result.exit_code == 0
+    assert "nothing to emit" in result.output and f"its baseline is {policy}" in result.output
+    assert not out.exists()
+
+
+def test_v416_policies_are_refused_for_v418_with_the_reason(v418: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.patch"
+    result = emit("bh_disable_variant", v418, "-o", str(out))
+    assert result.exit_code == 1
+    assert "lazy_until_put.fp:18:9: error: sve_flush_cpu_state() exists until v4.16" in result.output
+    assert not out.exists()
+
+
+def test_emission_is_deterministic(v416: Path) -> None:
+    a = emit("bh_disable_variant", v416).output
+    b = emit("bh_disable_variant", v416).output
+    assert a == b and a.startswith("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n")
+
+
+def _statements(lines: list[str]) -> list[str]:
+    """C statements of a block of lines: comments and blank lines dropped,
+    whitespace collapsed."""
+    text = "\n".join(lines)
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return [" ".join(line.split()) for line in text.split("\n") if line.strip()]
+
+
+def test_bh_disable_variant_has_the_seed_statement_sequence(v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bh.patch"
+    assert emit("bh_disable_variant", v416, "--apply", "-o", str(out)).exit_code == 0
+    arm = (v416 / "virt/kvm/arm/arm.c").read_text().split("\n")
+    start = next(i for i, line in enumerate(arm) if "local_bh_disable();" in line)
+    end = next(i for i, line in enumerate(arm) if "local_bh_enable();" in line)
+    block = arm[start : end + 1]
+    # The seed's diff: local_bh_disable() just before the run loop's own
+    # local_irq_enable(), the pending-softirq check with the guest's FPSIMD
+    # untrapped, the save and the trap re-arm, then local_bh_enable().
+    assert _statements(block) == [
+        "local_bh_disable();",
+        "local_irq_enable();",
+        "if (local_softirq_pending() && vcpu->arch.fp_untrapped) {",
+        "__fpsimd_save_state(&vcpu->arch.ctxt.gp_regs.fp_regs);",
+        "vcpu->arch.fp_untrapped = false;",
+        "}",
+        "local_bh_enable();",
+    ]
+    text = "\n".join(block)
+    for words in ("If we exited due to one or mode pending interrupts", "/* save vcpu FPSIMD context */"):
+        assert words in text
+    assert "/* enable FPSIMD trap for guest */" in text
+    # The run loop's local_irq_enable() is the tree's, not a second one.
+    assert sum("local_irq_enable();" in line for line in arm) == 2
+    patch = out.read_text()
+    assert "+\t\tlocal_bh_disable();\n \t\tlocal_irq_enable();\n" in patch
+
+
+def test_apply_writes_what_the_patch_says(v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / "p.patch"
+    assert emit("neon_busy", v416, "-o", str(out)).exit_code == 0
+    subprocess.run(["git", "apply", str(out)], cwd=v416, check=True)
+    by_git = tree_digest(v416)
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=v416, check=True)
+    assert emit("neon_busy", v416, "--apply", "-o", str(tmp_path / "again.patch")).exit_code == 0
+    assert tree_digest(v416) == by_git
+
+
+def test_series_splits_fpsimd_interface_from_kvm(v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / "series"
+    assert emit("neon_busy", v416, "--series", str(out)).exit_code == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names[0] == "0000-cover-letter.patch" and len(names) == 3
+    first, second = (out / names[1]).read_text(), (out / names[2]).read_text()
+    assert "Subject: [PATCH 1/2] arm64: fpsimd: " in first and "arch/arm64/kernel/fpsimd.c" in first
+    assert "virt/kvm/arm/arm.c" not in first
+    assert "Subject: [PATCH 2/2] KVM: arm64: " in second and "virt/kvm/arm/arm.c" in second
+    assert "Subject: [PATCH 0/2]" in (out / names[0]).read_text()
+    subprocess.run(["git", "apply", str(out / names[1])], cwd=v416, check=True)
+    subprocess.run(["git", "apply", "--check", str(out / names[2])], cwd=v416, check=True)
+
+
+def test_commit_message_says_what_was_verified(v416: Path) -> None:
+    text = emit("neon_busy", v416).output
+    assert "every\ninterleaving of 1 CPU, 1 competing task, 1 KVM_RUN call, 2 exits per\ncall" in text
+    assert re.search(r"  lost-state      holds\n  leaked-state    holds\n", text)
+    assert "Verdict: CLEAN." in text
+    assert re.search(r"softirq NEON fallbacks +\d+\.\d{3}", text)
+    assert "Signed-off-by: Fp Dsl <fpdsl@example.org>\n---\n" in text
+    lazy = emit("lazy_until_put", v416).output
+    assert "Verdict: VIOLATED. First counterexample, lost-state:" in lazy
+    assert all(len(line) <= 75 for line in lazy.split("\n---\n")[0].split("\n")[5:])
+
+
+def test_review_maps_every_added_line_to_its_policy_line(v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bh.patch"
+    emit("bh_disable_variant", v416, "-o", str(out))
+    policy = str(ROOT / "policies" / "bh_disable_variant.fp")
+    result = run("review", str(out), policy, "--tree", str(v416))
+    assert result.exit_code == 0, result.output
+    added = [line for line in result.output.split("\n") if line.startswith("+")]
+    assert added and all("  # from " in line for line in added)
+    bh = next(line for line in added if "local_bh_disable();" in line)
+    assert bh.endswith("bh_disable_variant.fp:14 (local_bh_disable())")
+    save = next(line for line in added if "__fpsimd_save_state(&vcpu->arch.ctxt" in line and "put" not in line)
+    assert "bh_disable_variant.fp:24" in save or "lazy_until_put.fp:41" in save
+    removed = [line for line in result.output.split("\n") if line.startswith("-")]
+    assert any("kvm_fpsimd_flush_cpu_state();" in line and "# replaced by" in line for line in removed)
+    # A patch that is not what the generator emits is refused.
+    out.write_text(out.read_text().replace("local_bh_enable();", "local_bh_enable(); /* edited */"))
+    bad = run("review", str(out), policy, "--tree", str(v416))
+    assert bad.exit_code == 1 and "not the patch fpdsl emits" in bad.output
+
+
+# -- errors: clear message, non-zero exit, nothing written --------------------
+
+
+def _fails_writing_nothing(result, tree: Path, before: str, out: Path, code: int, *words: str) -> None:
+    assert result.exit_code == code, result.output
+    for w in words:
+        assert w in result.output, result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+    assert tree_digest(tree) == before
+
+
+def test_missing_anchor_is_an_error_naming_file_function_statement(v416: Path, tmp_path: Path) -> None:
+    arm = v416 / "virt/kvm/arm/arm.c"
+    arm.write_text(arm.read_text().replace("\t\tguest_enter_irqoff();\n", ""))
+    out, before = tmp_path / "x.patch", tree_digest(v416)
+    result = emit("lazy_until_put", v416, "-o", str(out))
+    _fails_writing_nothing(
+        result, v416, before, out, 1, "virt/kvm/arm/arm.c", "kvm_arch_vcpu_ioctl_run()", "guest_enter_irqoff();"
+    )
+
+
+def test_duplicated_anchor_is_an_error(v416: Path, tmp_path: Path) -> None:
+    sw = v416 / "arch/arm64/kvm/hyp/switch.c"
+    text = sw.read_text()
+    sw.write_text(text + "\n#ifdef SOMETHING_ELSE\n" + text[text.index("void __hyp_text __hyp_switch_fpsimd") :])
+    out, before = tmp_path / "x.patch", tree_digest(v416)
+    result = emit("lazy_until_put", v416, "-o", str(out))
+    _fails_writing_nothing(result, v416, before, out, 1, "__hyp_switch_fpsimd()", "ambiguous", "found 2 times")
+
+
+def test_not_a_kernel_tree(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    out = tmp_path / "x.patch"
+    result = emit("lazy_until_put", tmp_path / "src", "-o", str(out))
+    assert result.exit_code == 2 and "not a kernel tree" in result.output and not out.exists()
+    result = emit("lazy_until_put", tmp_path / "nowhere", "-o", str(out))
+    assert result.exit_code == 2 and "not a directory" in result.output
+
+
+def test_unreadable_file_in_the_tree(v416: Path, tmp_path: Path) -> None:
+    (v416 / "virt/kvm/arm/arm.c").write_bytes(b"\xff\xfe int x;\n")
+    out, before = tmp_path / "x.patch", tree_digest(v416)
+    _fails_writing_nothing(emit("lazy_until_put", v416, "-o", str(out)), v416, before, out, 2, "not UTF-8")
+    shutil.rmtree(v416 / "arch/arm64/kvm/hyp")
+    before = tree_digest(v416)
+    (v416 / "virt/kvm/arm/arm.c").write_text("int x;\n")
+    before = tree_digest(v416)
+    result = emit("lazy_until_put", v416, "-o", str(out))
+    _fails_writing_nothing(result, v416, before, out, 1, "cannot find")
+
+
+def test_unknown_target_and_layout_mismatch(v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.patch"
+    result = emit("lazy_until_put", v416, "--target", "v5.0", "-o", str(out))
+    assert result.exit_code == 2 and "unknown target 'v5.0'" in result.output and not out.exists()
+    (v416 / "Makefile").write_text("VERSION = 4\nPATCHLEVEL = 18\n")
+    result = emit("lazy_until_put", v416, "-o", str(out))
+    assert result.exit_code == 2 and "arch/arm64/kvm/fpsimd.c is missing" in result.output
+    (v416 / "Makefile").write_text("VERSION = 5\nPATCHLEVEL = 4\n")
+    result = emit("lazy_until_put", v416, "-o", str(out))
+    assert result.exit_code == 2 and "kernel 5.4 has no fpdsl target" in result.output
+
+
+# -- the v4.18 layout, with variants of the merged design ---------------------
+
+V418_VARIANT = """policy hm_softirq_giveback "Host machinery, FPSIMD given back at exit when a softirq is pending"
+kernel v4.18
+extends host_machinery
+
+hook exit {
+    local_bh_disable()
+    if FP_ENABLED {
+        fpsimd_bind_state_to_cpu(guest)
+        clear_thread_flag(TIF_FOREIGN_FPSTATE)
+    }
+    local_irq_enable()
+    if local_softirq_pending() && !fp_trap_armed() {
+        ## hand the registers back before the softirq runs
+        fpsimd_save()
+        fpsimd_flush_cpu_state()
+        FP_ENABLED = false
+        arm_fp_trap()
+    }
+    local_bh_enable()
+}
+
+hook load {
+    FP_ENABLED = false
+    FP_HOST = true
+    set_kernel_neon_busy()
+}
+
+hook put {
+    local_irq_save()
+    if FP_ENABLED {
+        fpsimd_save()
+        fpsimd_flush_cpu_state()
+    }
+    local_irq_restore()
+    clear_kernel_neon_busy()
+}
+"""
+
+
+def test_v418_variant_replaces_the_merged_sites(v418: Path, tmp_path: Path) -> None:
+    shutil.copy(ROOT / "policies" / "host_machinery.fp", tmp_path / "host_machinery.fp")
+    policy = tmp_path / "hm_softirq_giveback.fp"
+    policy.write_text(V418_VARIANT)
+    out = tmp_path / "v418.patch"
+    result = run("emit-patch", str(policy), "--tree", str(v418), *FIXED, "--no-verify", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    _check_applies(v418, out)
+    text = out.read_text()
+    # The merged design's call sites go, the policy's code takes their place.
+    for gone in (
+        "-\tkvm_arch_vcpu_load_fp(vcpu);",
+        "-\tkvm_arch_vcpu_put_fp(vcpu);",
+        "-\t\tkvm_arch_vcpu_ctxsync_fp(vcpu);",
+    ):
+        assert gone in text
+    assert "+\tvcpu->arch.flags &= ~KVM_ARM64_FP_ENABLED;\n" in text
+    assert "+\tunsigned long flags;\n" in text and "+\tlocal_irq_save(flags);\n" in text
+    # Over 80 columns, a call breaks after its '('.
+    assert "+\t\t\tfpsimd_bind_state_to_cpu(\n+\t\t\t\t\t&vcpu->arch.ctxt.gp_regs.fp_regs);\n" in text
+    # The trap wiring: update_fp_enabled() now asks the policy's field.
+    assert "+\treturn vcpu->arch.fp_untrapped;\n" in text
+    assert "+\t\t__fpsimd_save_state(vcpu->arch.host_fpsimd_state);\n" in text
+    assert "+extern void fpsimd_set_kernel_neon_busy(void);\n" in text
+    _golden("hm_softirq_giveback.v4.18.patch", text)
