@@ -344,3 +344,33 @@ def test_v418_variant_replaces_the_merged_sites(v418: Path, tmp_path: Path) -> N
     assert "+\t\t__fpsimd_save_state(vcpu->arch.host_fpsimd_state);\n" in text
     assert "+extern void fpsimd_set_kernel_neon_busy(void);\n" in text
     _golden("hm_softirq_giveback.v4.18.patch", text)
+
+
+SOFTIRQ_VARIANT = """policy softirq_giveback "Lazy until put, a softirq that wants NEON gets the registers back"
+extends lazy_until_put
+
+hook softirq {
+    ## The softirq wants NEON: save the guest's registers and trap again.
+    if GUEST_VFP_LOADED {
+        fpsimd_save_state(guest)
+        fpsimd_load_state(host)
+        GUEST_VFP_LOADED = false
+    }
+}
+"""
+
+
+def test_softirq_hook_goes_into_kernel_neon_begin(v416: Path, tmp_path: Path) -> None:
+    for base in ("lazy_until_put", "eager"):
+        shutil.copy(ROOT / "policies" / f"{base}.fp", tmp_path / f"{base}.fp")
+    policy = tmp_path / "softirq_giveback.fp"
+    policy.write_text(SOFTIRQ_VARIANT)
+    out = tmp_path / "softirq.patch"
+    result = run("emit-patch", str(policy), "--tree", str(v416), *FIXED, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    _check_applies(v416, out)
+    text = out.read_text()
+    assert " void kernel_neon_begin(void)\n {\n+#ifdef CONFIG_KVM\n+\tif (in_serving_softirq()) {\n" in text
+    assert "+\t\t\tif (vcpu->arch.guest_vfp_loaded) {\n" in text
+    assert "Verdict: CLEAN." in text
+    _golden("softirq_giveback.v4.16.patch", text)

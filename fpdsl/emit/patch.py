@@ -142,6 +142,6 @@ def annotate(changes: list[FileChange]) -> str:
                     out.append(f"{tag}{shown}")
                 else:
                     verb = "from" if tag == "+" else "replaced by"
-                    out.append(f"{tag}{shown:<72}  # {verb} {origin.render()} ({origin.why})")
+                    out.append(f"{tag}{shown:<80}  # {verb} {origin.render()} ({origin.why})")
         out.append("")
     return "\n".join(out)

@@ -287,9 +287,9 @@ class _Builder:
         if not inner:
             return
         wrap = self.lower.env.get_template("common/softirq_hook.c.j2").make_module()
-        head, tail = (str(wrap.head()).split("\n"), str(wrap.tail()).split("\n"))
-        lines = [Line(_indented(t), why) for t in head] + inner + [Line(_indented(t), why) for t in tail]
-        self._edit(T.FPSIMD_C, start, start, [Line("", why), *lines], why)
+        head, tail = (str(wrap.head()).strip("\n").split("\n"), str(wrap.tail()).strip("\n").split("\n"))
+        lines = [Line(t, why) for t in head] + inner + [Line(t, why) for t in tail]
+        self._edit(T.FPSIMD_C, start, start, [*lines, Line("", why)], why)
 
     # -- what the hooks need -------------------------------------------------
 
@@ -363,8 +363,3 @@ class _Builder:
             if hook.span.line <= span.line <= hook.span.end_line:
                 return Origin(hook.policy, span.line, fallback.why)
         return fallback
-
-
-def _indented(text: str) -> str:
-    # Preprocessor lines stay in column 0.
-    return text if not text or text.startswith("#") else f"\t{text}"

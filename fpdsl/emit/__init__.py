@@ -1,0 +1,1 @@
+"""Code generation: policy hooks to kernel patches (anchors, templates, diffs)."""
