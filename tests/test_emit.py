@@ -86,15 +86,25 @@ def _golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from its golden"
 
 
+def _layout(policy: str) -> str:
+    text = (ROOT / "policies" / f"{policy}.fp").read_text()
+    if "\nkernel v4.18" in text:
+        return "v4.18"
+    base = re.search(r"^extends (\w+)", text, re.M)
+    return _layout(base.group(1)) if base else "v4.16"
+
+
 @pytest.mark.parametrize("policy", [p for p in POLICIES if p not in BASELINES])
-def test_policy_patch_matches_golden_and_applies(policy: str, v416: Path, tmp_path: Path) -> None:
+def test_policy_patch_matches_golden_and_applies(policy: str, tmp_path: Path) -> None:
+    layout = _layout(policy)
+    tree = write_tree(tmp_path / layout, layout, git=True)
     out = tmp_path / f"{policy}.patch"
-    before = tree_digest(v416)
-    result = emit(policy, v416, "-o", str(out))
+    before = tree_digest(tree)
+    result = emit(policy, tree, "-o", str(out))
     assert result.exit_code == 0, result.output
-    assert tree_digest(v416) == before, "emit-patch must not touch the tree without --apply"
-    _check_applies(v416, out)
-    _golden(f"{policy}.v4.16.patch", out.read_text())
+    assert tree_digest(tree) == before, "emit-patch must not touch the tree without --apply"
+    _check_applies(tree, out)
+    _golden(f"{policy}.{layout}.patch", out.read_text())
 
 
 @pytest.mark.parametrize("policy", sorted(BASELINES))
