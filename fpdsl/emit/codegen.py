@@ -17,6 +17,7 @@ from fpdsl.resources import resource_dir
 
 TRAP_PRIMITIVES = ("arm_fp_trap", "disarm_fp_trap", "fp_trap_armed")
 NEON_BUSY_PRIMITIVES = ("set_kernel_neon_busy", "clear_kernel_neon_busy")
+LOCAL_MARK = "//local: "
 WIDTH = 80
 TAB = 8
 
@@ -48,7 +49,8 @@ class Needs:
     flags: dict[str, Span] = field(default_factory=dict)
     neon_busy: Span | None = None
     neon_include: Span | None = None
-    irq_flags: dict[str, Span] = field(default_factory=dict)  # hook -> local_irq_save() use
+    # hook -> local declarations its code needs, with the first use
+    locals: dict[str, dict[str, Span]] = field(default_factory=dict)
 
 
 class Lowering:
@@ -113,15 +115,21 @@ class Lowering:
             self.needs.neon_busy = span
         if name in ("kernel_neon_begin", "kernel_neon_end") and self.needs.neon_include is None:
             self.needs.neon_include = span
-        if name == "local_irq_save":
-            self.needs.irq_flags.setdefault(self._hook.name, span)
         macro = getattr(self.prims, f"{context}_{name}", None)
         if macro is None:
             self._fail(span, f"{name}() cannot be emitted in {_CONTEXTS[context]} for target {self.target}")
         try:
-            return str(macro(*[a.name for a in args]))
+            text = str(macro(*[a.name for a in args]))
         except Refusal as exc:
             self._fail(span, f"{name}() cannot be emitted for target {self.target}: {exc}")
+        # A template asks for a local variable with a leading "//local: " line.
+        code = []
+        for line in text.split("\n"):
+            if line.startswith(LOCAL_MARK):
+                self.needs.locals.setdefault(self._hook.name, {}).setdefault(line[len(LOCAL_MARK) :], span)
+            else:
+                code.append(line)
+        return "\n".join(code)
 
     def _fail(self, span: Span, message: str) -> None:
         raise FpdslError(Diagnostic(message, span, self._source, f"the {self._hook.name} hook runs in {_where(self)}"))
