@@ -56,11 +56,18 @@ class CFile:
         as the value assigned), in source order."""
         return [n for n in _walk(scope) if n.type == "expression_statement" and _statement_callee(n) == callee]
 
-    def call(self, function: str, callee: str, *, after: Node | None = None, first: bool = False) -> Node:
+    def call(
+        self, function: str, callee: str, *, after: Node | None = None, first: bool = False, sibling: bool = False
+    ) -> Node:
+        """The statement calling `callee` in `function`; with `after`, the
+        ones after that node (with `sibling`, only in the same block)."""
         scope = self.function(function)
         found = self.calls(scope, callee)
         if after is not None:
             found = [n for n in found if n.start_byte >= after.end_byte]
+            if sibling:
+                parent = after.parent
+                found = [n for n in found if n.parent is not None and n.parent.start_byte == parent.start_byte]
         what = f"the statement '{callee}();' in {function}()" + (" after guest entry" if after is not None else "")
         if first and found:
             found = found[:1]

@@ -70,9 +70,22 @@ class Lowering:
     def body(self, hook: ast.Hook, stmts: tuple[ast.Stmt, ...], context: str, indent: str, source) -> list[Line]:
         self._source = source
         self._hook = hook
+        return self._block(stmts, context, indent)
+
+    def _block(self, stmts: tuple[ast.Stmt, ...], context: str, indent: str) -> list[Line]:
         out: list[Line] = []
-        for stmt in stmts:
-            out.extend(self._stmt(stmt, context, indent))
+        i = 0
+        while i < len(stmts):
+            pair = _joined(stmts, i)
+            if pair and getattr(self.prims, f"{context}_{pair}", None) is not None:
+                first = stmts[i]
+                lead = self.comment(first.doc, indent, first.span.line - len(first.doc)) if first.doc else []
+                text = self._macro(context, pair, (), first.span)
+                out.extend(lead + self._lines(text, indent, self._origin(first.span, f"{pair}()")))
+                i += 2
+                continue
+            out.extend(self._stmt(stmts[i], context, indent))
+            i += 1
         return out
 
     def _origin(self, span: Span, why: str) -> Origin:
@@ -92,8 +105,8 @@ class Lowering:
         assert isinstance(stmt, ast.If)
         origin = self._origin(stmt.span, "if")
         cond = self.expr(stmt.cond, context)
-        then = [ln for s in stmt.then for ln in self._stmt(s, context, indent + "\t")]
-        orelse = [ln for s in stmt.orelse for ln in self._stmt(s, context, indent + "\t")]
+        then = self._block(stmt.then, context, indent + "\t")
+        orelse = self._block(stmt.orelse, context, indent + "\t")
         # Kernel style: no braces around single statements, unless the other
         # branch needs them.
         bare = len(then) == 1 and len(orelse) <= 1
@@ -135,6 +148,8 @@ class Lowering:
         raise FpdslError(Diagnostic(message, span, self._source, f"the {self._hook.name} hook runs in {_where(self)}"))
 
     def _lines(self, text: str, indent: str, origin: Origin) -> list[Line]:
+        if not text:
+            return []
         out = []
         for t in text.split("\n"):
             out.extend(Line(part, origin) for part in _fit(f"{indent}{t}" if t else ""))
@@ -179,6 +194,20 @@ class Lowering:
             k = min(max(i - (1 if len(text) > 1 else 0), 0), len(doc) - 1) if lines == list(doc) else 0
             out.append(Line(f"{indent}{t}", Origin(path, first_line + k, "comment")))
         return out
+
+
+# Statement pairs a target may write as one call (a template macro named
+# after the joined call, e.g. fpsimd_save_and_flush_cpu_state in 6.x).
+_PAIRS = {("fpsimd_save", "fpsimd_flush_cpu_state"): "fpsimd_save_and_flush_cpu_state"}
+
+
+def _joined(stmts: tuple, i: int) -> str | None:
+    if i + 1 >= len(stmts):
+        return None
+    a, b = stmts[i], stmts[i + 1]
+    if isinstance(a, ast.Call) and isinstance(b, ast.Call) and not b.doc:
+        return _PAIRS.get((a.name, b.name))
+    return None
 
 
 _CONTEXTS = {"host": "kernel (host) code", "hyp": "hyp (EL2) code"}

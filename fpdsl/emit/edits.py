@@ -72,9 +72,19 @@ class OverlapError(ValueError):
     pass
 
 
+def _trim(old: list[str], e: Edit) -> Edit:
+    """Lines a replacement keeps as they were become context, not -/+."""
+    start, end, lines = e.start, e.end, list(e.lines)
+    while start < end and lines and old[start] == lines[0].text:
+        start, lines = start + 1, lines[1:]
+    while start < end and lines and old[end - 1] == lines[-1].text:
+        end, lines = end - 1, lines[:-1]
+    return Edit(e.path, start, end, lines, e.origin, e.order)
+
+
 def apply_edits(path: str, text: str, edits: list[Edit], context: int = 3) -> FileChange:
     old = text.split("\n")
-    edits = sorted(edits, key=lambda e: (e.start, e.end, e.order))
+    edits = sorted((_trim(old, e) for e in edits), key=lambda e: (e.start, e.end, e.order))
     for a, b in zip(edits, edits[1:], strict=False):
         if b.start < a.end:
             raise OverlapError(f"{path}: two sites overlap at line {b.start + 1}")

@@ -14,6 +14,7 @@ from fpdsl.emit.anchors import AnchorError
 from fpdsl.emit.codegen import TRAP_PRIMITIVES
 from fpdsl.emit.edits import Edit, FileChange, OverlapError, apply_edits
 from fpdsl.emit.sites import Tree
+from fpdsl.emit.sites6 import Sites6
 from fpdsl.emit.sites2018 import Sites2018
 from fpdsl.lang import ast
 from fpdsl.lang.checker import check_or_raise
@@ -77,8 +78,10 @@ def _uses(hook: ast.Hook | None, names: tuple[str, ...]) -> bool:
 
 
 def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target) -> Emission:
-    base = baseline_policy(target)
     _check_versions(policy, target)
+    if target.modern:
+        return _plan_modern(policy, Tree(tree_dir), target)
+    base = baseline_policy(target)
     changed = [h for h in HOOKS if _body(policy, h) != _body(base, h)]
     uses_trap = any(_uses(policy.hooks.get(h), TRAP_PRIMITIVES) for h in changed)
     wiring = uses_trap or "enter" in changed or "trap" in changed
@@ -106,15 +109,32 @@ def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target) -> Emission:
     if wiring:
         builder.trap_wiring()
     builder.requirements()
+    _collect(emission, tree, builder.edits)
+    return emission
+
+
+def _plan_modern(policy: ResolvedPolicy, tree: Tree, target: T.Target) -> Emission:
+    """6.x: every hook is rendered into its function; nothing is compared
+    with a baseline, so the patch shows the policy's whole code."""
+    builder = Sites6(policy, target, tree)
+    builder.check_fixed(shape)
+    hooks = [h for h in ("load", "enter", "exit", "put") if h in HOOKS]
+    emission = Emission(policy, target, "", hooks)
+    for hook in hooks:
+        builder.hook(hook)
+    _collect(emission, tree, builder.edits)
+    return emission
+
+
+def _collect(emission: Emission, tree: Tree, edits: list[Edit]) -> None:
     by_file: dict[str, list[Edit]] = {}
-    for e in builder.edits:
+    for e in edits:
         by_file.setdefault(e.path, []).append(e)
     for rel in sorted(by_file):
         try:
             emission.changes.append(apply_edits(rel, tree[rel].text, by_file[rel]))
         except OverlapError as exc:
             raise AnchorError(str(exc)) from None
-    return emission
 
 
 def _check_versions(policy: ResolvedPolicy, target: T.Target) -> None:

@@ -17,17 +17,24 @@ FPSIMD_C = "arch/arm64/kernel/fpsimd.c"
 FPSIMD_H = "arch/arm64/include/asm/fpsimd.h"
 KVM_HOST_H = "arch/arm64/include/asm/kvm_host.h"
 KVM_FPSIMD_C = "arch/arm64/kvm/fpsimd.c"
+ARM_C_6 = "arch/arm64/kvm/arm.c"
+HYP_SWITCH_H = "arch/arm64/kvm/hyp/include/hyp/switch.h"
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
     kernel: str  # the reference model's kernel version for this layout
-    baseline: str  # the shipped policy this layout's tree implements
+    baseline: str | None  # the shipped policy this layout's tree implements (2018 layouts)
     versions: tuple[tuple[int, int], tuple[int, int]]  # first, last (major, minor)
     describe: str
     # Hook -> the function its code lives in (for the reader and the errors).
     homes: dict[str, str]
+
+    @property
+    def modern(self) -> bool:
+        """5.x and later: KVM's FPSIMD code is functions in kvm/fpsimd.c."""
+        return self.baseline is None
 
 
 _HOMES_COMMON = {
@@ -37,6 +44,14 @@ _HOMES_COMMON = {
     "exit": f"{ARM_C}: kvm_arch_vcpu_ioctl_run(), around the local_irq_enable() after guest exit",
     "trap": f"{HYP_C}: __hyp_switch_fpsimd()",
     "softirq": f"{FPSIMD_C}: kernel_neon_begin()",
+}
+
+_HOMES_6 = {
+    "load": f"{KVM_FPSIMD_C}: kvm_arch_vcpu_load_fp()",
+    "enter": f"{KVM_FPSIMD_C}: kvm_arch_vcpu_ctxflush_fp()",
+    "exit": f"{KVM_FPSIMD_C}: kvm_arch_vcpu_ctxsync_fp(), then {ARM_C_6} after local_irq_enable()",
+    "put": f"{KVM_FPSIMD_C}: kvm_arch_vcpu_put_fp()",
+    "trap": f"{HYP_SWITCH_H}: kvm_hyp_handle_fpsimd() (kept: it must match)",
 }
 
 TARGETS: dict[str, Target] = {
@@ -59,6 +74,22 @@ TARGETS: dict[str, Target] = {
             "v4.18-v4.20 layout: arch/arm64/kvm/fpsimd.c (kvm_arch_vcpu_load_fp(), "
             "_ctxsync_fp(), _put_fp()) and the hyp's update_fp_enabled()",
             _HOMES_COMMON,
+        ),
+        Target(
+            "v6.1",
+            "v4.18",
+            None,
+            ((6, 1), (6, 1)),
+            "6.1 layout: arch/arm64/kvm/{arm,fpsimd}.c, vcpu->arch.fp_state, 8-argument fpsimd_bind_state_to_cpu()",
+            _HOMES_6,
+        ),
+        Target(
+            "v6.12",
+            "v4.18",
+            None,
+            ((6, 12), (6, 12)),
+            "6.12 layout: per-CPU host_data fp_owner, struct cpu_fp_state for fpsimd_bind_state_to_cpu()",
+            _HOMES_6,
         ),
     )
 }
@@ -97,7 +128,9 @@ def detect_target(tree: Path, override: str | None = None) -> Target:
         if first <= version <= last:
             # The files present must agree with the version: v4.18 moved the
             # FPSIMD handling to arch/arm64/kvm/fpsimd.c.
-            if (target.name == "v4.18") != has_kvm_fpsimd:
+            if target.modern and not (tree / ARM_C_6).is_file():
+                raise UsageError(f"{tree}: Makefile says {version[0]}.{version[1]} but {ARM_C_6} is missing")
+            if not target.modern and (target.name == "v4.18") != has_kvm_fpsimd:
                 raise UsageError(
                     f"{tree}: Makefile says {version[0]}.{version[1]} but {KVM_FPSIMD_C} is "
                     f"{'present' if has_kvm_fpsimd else 'missing'}; pass --target to choose the layout",
