@@ -122,6 +122,7 @@ def _register(module: str, *names: str) -> None:
 
 _register("fpdsl.cli_stats", "stats_cmd", "compare_cmd")
 _register("fpdsl.cli_emit", "emit_patch_cmd", "review_cmd")
+_register("fpdsl.cli_verify", "verify_patch_cmd")
 
 
 def main() -> None:

@@ -40,8 +40,9 @@ TOOL_PACKAGES = ("gcc-aarch64-linux-gnu", "make", "flex", "bison", "bc", "libssl
 TOOL_COMMANDS = ("aarch64-linux-gnu-gcc", "make", "flex", "bison", "bc", "perl", "xz")
 STAMP = ".fpdsl-prepared"
 
-# series -> step -> seconds, for the steps this process ran (the terminal summary prints it)
+# series -> step -> seconds, for the set-up steps this process ran (the terminal summary prints them)
 TIMINGS: dict[str, dict[str, float]] = {}
+TREES: dict[str, Path] = {}
 
 
 def kernel_tree(series: str) -> Path:
@@ -50,8 +51,7 @@ def kernel_tree(series: str) -> Path:
         raise ValueError(f"unknown kernel series {series!r}; known: {', '.join(SERIES)}")
     timings = TIMINGS.setdefault(series, {})
     package = f"linux-source-{series}"
-    with _timed(timings, "install"):
-        _ensure_packages(series, package)
+    _ensure_packages(series, package, timings)
     version = _installed_version(package)
     if version is None:
         raise RuntimeError(f"{package} is not installed after apt-get install")
@@ -67,13 +67,19 @@ def kernel_tree(series: str) -> Path:
             with _timed(timings, "prepare"):
                 _make(tree, JOBS, "prepare")
             (tree / STAMP).write_text(json.dumps({"package": package, "version": version, "timings": timings}) + "\n")
+    TREES[series] = tree
     return tree
 
 
-def _ensure_packages(series: str, package: str) -> None:
+def _ensure_packages(series: str, package: str, timings: dict[str, float]) -> None:
     missing = [p for p in (package, *TOOL_PACKAGES) if _installed_version(p) is None]
     if not missing and all(shutil.which(c) for c in TOOL_COMMANDS):
         return
+    with _timed(timings, "apt-get"):
+        _install(series, package, missing)
+
+
+def _install(series: str, package: str, missing: list[str]) -> None:
     missing = missing or list(TOOL_PACKAGES)
     if shutil.which("apt-get") is None:
         pytest.skip(f"needs {' '.join(missing)}: no apt-get to install them")

@@ -2,11 +2,14 @@
 disposable copy of the tree, run the tree's own checkpatch.pl, and compile
 the objects the patch can affect with the arm64 cross compiler.
 
-The tree itself is never written. The scratch copy is a hard-link farm
-(`cp -al`, fast); before anything can write to it, every file the patch
-touches and every file the build may rewrite in place (kbuild outputs:
-generated headers, the config, objects and their `.cmd` files) is replaced
-by a real copy of its own, so a write never reaches the tree through a link.
+The tree itself is never written. The scratch copy is an overlay mount
+with the tree as its read-only lower layer when we may mount (root), else a
+hard-link farm (`cp -al`) in which every file the patch touches and every
+file the build may rewrite in place (kbuild outputs: generated headers, the
+config, objects and their `.cmd` files) is first replaced by a real copy of
+its own, so that no write reaches the tree through a link. Both are cheap
+to make and to remove (a deep copy is not: its deletion alone takes long on
+a file system mounted with `discard`).
 
 The report is the same text for the same inputs; only the timings vary and
 they are not part of `render()` unless asked for.
@@ -136,9 +139,14 @@ def verify_patch(
     objects: list[str] | None = None,
     cross_compile: str = "aarch64-linux-gnu-",
     keep: bool = False,
+    method: str = "auto",
 ) -> VerifyReport:
     """Apply `patch_text` to a scratch copy of the prepared kernel `tree`,
-    run checkpatch on it and compile the affected objects there."""
+    run checkpatch on it and compile the affected objects there. `method`:
+    "auto" (an overlay mount if possible, else hard links), "overlay" or
+    "hardlink"; `keep` leaves a hard-link farm behind (`report.scratch`)."""
+    if method not in ("auto", "overlay", "hardlink"):
+        raise ValueError(f"method: {method!r}")
     tree = Path(tree).resolve()
     check_tree(tree)
     touched = touched_files(patch_text)
@@ -148,11 +156,14 @@ def verify_patch(
         if shutil.which(tool) is None:
             raise UsageError(f"{tool} not found on PATH")
     report = VerifyReport(tree, touched, default_objects(tree, touched, objects or ()))
-    scratch = _scratch_dir(tree)
+    copy = Scratch(tree, touched, keep=keep, method=method)
     try:
-        if not _run_step(report, "scratch copy", lambda: _copy_tree(tree, scratch, touched)):
+        if not _run_step(report, "scratch copy", copy.create) or copy.root is None:
             return report
-        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(scratch.parent), "LC_ALL": "C"}
+        scratch = copy.root
+        # The kernel's Makefile unexports LC_ALL: set the others too, for gcc's plain quotes.
+        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(scratch.parent)}
+        env.update(dict.fromkeys(("LC_ALL", "LANG", "LC_CTYPE", "LC_MESSAGES"), "C"))
         apply = ["git", "apply", "--verbose"]
         if not _command(report, "git apply --check", [*apply, "--check", "-"], scratch, env, patch_text):
             return report
@@ -164,35 +175,75 @@ def verify_patch(
             _command(report, f"compile {obj}", [*make, obj], scratch, env)
     finally:
         if keep:
-            report.scratch = scratch
+            report.scratch = copy.root
         else:
-            _remove(scratch)
+            copy.remove()
     return report
 
 
-def _scratch_dir(tree: Path) -> Path:
-    # Beside the tree: hard links need the same file system.
-    try:
-        return Path(tempfile.mkdtemp(prefix=f".{tree.name}.verify-", dir=tree.parent))
-    except OSError:
-        return Path(tempfile.mkdtemp(prefix="fpdsl-verify-"))
+class Scratch:
+    """A disposable copy of a tree to apply and build in. An overlay mount
+    (the tree is its read-only lower layer) when root may mount one, else a
+    hard-link farm beside the tree with real copies of every file that may
+    be written. `keep` always makes a hard-link farm: it outlives the run."""
 
+    def __init__(self, tree: Path, touched: list[str], *, keep: bool = False, method: str = "auto") -> None:
+        self.tree, self.touched, self.keep = tree, touched, keep
+        self.method = "hardlink" if keep or method == "hardlink" else method
+        self.base: Path | None = None
+        self.root: Path | None = None  # where the patched tree is
+        self.mounted = False
+        self.kind = "kept" if keep else "verify"  # how a left-over folder is named
 
-def _copy_tree(tree: Path, scratch: Path, touched: list[str]) -> tuple[bool, str, str]:
-    """A hard-link farm of `tree` in `scratch` (a full copy if links fail),
-    with real copies of the touched files and of the build's outputs."""
-    scratch.rmdir()
-    linked = subprocess.run(["cp", "-al", str(tree), str(scratch)], capture_output=True, text=True, timeout=TIMEOUT)
-    if linked.returncode != 0:
-        _remove(scratch)
-        full = subprocess.run(["cp", "-a", str(tree), str(scratch)], capture_output=True, text=True, timeout=TIMEOUT)
-        if full.returncode != 0:
-            return False, full.stderr, "cannot copy the tree"
-        return True, "", "full copy (hard links failed)"
-    copied = 0
-    for path in sorted(set(touched) | set(_build_outputs(scratch))):
-        copied += _unshare(scratch / path)
-    return True, "", f"hard-link farm, {copied} files copied"
+    def create(self) -> tuple[bool, str, str]:
+        if self.method in ("auto", "overlay"):
+            ok, output = self._overlay()
+            if ok or self.method == "overlay":
+                return ok, output, "overlay mount" if ok else "cannot mount an overlay"
+        return self._hardlinks()
+
+    def _overlay(self) -> tuple[bool, str]:
+        lower = str(self.tree)
+        if os.geteuid() != 0 or shutil.which("mount") is None or any(c in lower for c in ",:\\"):
+            return False, "overlay needs root, mount(8) and a tree path without ',', ':' or '\\'"
+        self.base = Path(tempfile.mkdtemp(prefix="fpdsl-verify-"))
+        upper, work, root = (self.base / n for n in ("upper", "work", "tree"))
+        for d in (upper, work, root):
+            d.mkdir()
+        options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+        done = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(root)], capture_output=True, text=True, timeout=60
+        )
+        if done.returncode != 0:
+            self.remove()
+            return False, done.stderr
+        self.root, self.mounted = root, True
+        return True, ""
+
+    def _hardlinks(self) -> tuple[bool, str, str]:
+        # Beside the tree: hard links need the same file system.
+        try:
+            self.base = Path(tempfile.mkdtemp(prefix=f".{self.tree.name}.{self.kind}-", dir=self.tree.parent))
+        except OSError:
+            self.base = Path(tempfile.mkdtemp(prefix=f"fpdsl-{self.kind}-"))
+        self.root = self.base / "tree"
+        cp = ["cp", "-al", str(self.tree), str(self.root)]
+        if subprocess.run(cp, capture_output=True, text=True, timeout=TIMEOUT).returncode != 0:
+            _remove(self.root)
+            cp[1] = "-a"
+            done = subprocess.run(cp, capture_output=True, text=True, timeout=TIMEOUT)
+            return done.returncode == 0, done.stderr, "full copy (hard links failed)"
+        copied = sum(_unshare(self.root / p) for p in sorted(set(self.touched) | set(_build_outputs(self.root))))
+        return True, "", f"hard-link farm, {copied} files copied"
+
+    def remove(self) -> None:
+        if self.mounted and self.root is not None:
+            umount = ["umount", str(self.root)]
+            if subprocess.run(umount, capture_output=True, timeout=300).returncode != 0:
+                subprocess.run(["umount", "-l", str(self.root)], capture_output=True, timeout=300)
+            self.mounted = False
+        if self.base is not None:
+            _remove(self.base)
 
 
 def _build_outputs(root: Path) -> Iterable[str]:
