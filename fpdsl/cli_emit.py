@@ -76,7 +76,16 @@ def _emission(policy_file: str, tree: str, target_name: str | None):
 @click.option("--no-verify", is_flag=True, help="skip the explorer and cost analysis in the commit message")
 @click.option("--annotate", is_flag=True, help="print each hunk with the policy line behind every line, write nothing")
 @click.option("--apply", "apply_", is_flag=True, help="also write the patched files into the tree")
-def emit_patch_cmd(policy, tree, output, series_dir, target_name, date, signoff, workload, no_verify, annotate, apply_):
+@click.option(
+    "--verify",
+    "verify_tree",
+    is_flag=True,
+    help="before writing, apply the patch to a scratch copy of the (prepared) tree, run its checkpatch.pl and "
+    "compile the touched objects; write nothing if a step fails",
+)
+def emit_patch_cmd(
+    policy, tree, output, series_dir, target_name, date, signoff, workload, no_verify, annotate, apply_, verify_tree
+):
     """Emit POLICY as a kernel patch against the tree at --tree."""
     from fpdsl.emit.message import commit_body, verify
     from fpdsl.emit.patch import Mail, cover_letter, format_patch, split_by_subsystem
@@ -100,6 +109,8 @@ def emit_patch_cmd(policy, tree, output, series_dir, target_name, date, signoff,
     check = None if no_verify else verify(resolved, workload)
     subject = f"KVM: arm64: Switch FPSIMD context handling to {resolved.name}"
     body = commit_body(emission, check)
+    if verify_tree:
+        _verify_or_fail(format_patch(Mail(author, when, subject, body), emission.changes, author), root)
     if series_dir:
         parts = []
         for subsystem, changes in split_by_subsystem(emission.changes):
@@ -130,6 +141,18 @@ def emit_patch_cmd(policy, tree, output, series_dir, target_name, date, signoff,
         for change in emission.changes:
             atomic_write(root / change.path, change.new_text)
         click.echo(f"applied to {root}: {', '.join(c.path for c in emission.changes)}", err=True)
+
+
+def _verify_or_fail(patch_text: str, root: Path) -> None:
+    import sys
+
+    from fpdsl.emit.verify import verify_patch
+
+    report = verify_patch(patch_text, root)
+    click.echo(report.render(), err=True, nl=False)
+    if not report.ok:
+        click.echo("emit-patch: verification failed, nothing written", err=True)
+        sys.exit(1)
 
 
 @click.command("review")

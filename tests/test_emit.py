@@ -4,50 +4,21 @@ review traceability, series, determinism."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
 import re
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, run
 from standin import write_tree
-
-from fpdsl.cli import main
 
 POLICIES = sorted(p.stem for p in (ROOT / "policies").glob("*.fp"))
 GOLDEN = Path(__file__).parent / "golden"
 FIXED = ["--date", "2018-02-14T11:15:54+00:00", "--signoff", "Fp Dsl <fpdsl@example.org>"]
 BASELINES = {"eager": "v4.16", "host_machinery": "v4.18"}
-
-
-@dataclass
-class Result:
-    exit_code: int
-    output: str  # stdout and stderr
-
-
-def run(*args: str) -> Result:
-    """The fpdsl command in-process, through main()'s error handling."""
-    out = io.StringIO()
-    argv = sys.argv
-    sys.argv = ["fpdsl", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            try:
-                main()
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 0
-    finally:
-        sys.argv = argv
-    return Result(code, out.getvalue())
 
 
 def emit(policy: str, tree: Path, *extra: str):

@@ -5,6 +5,7 @@ exported from fpsimd.c, a local `flags`) is collected as requirements."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass, field
 
@@ -31,8 +32,11 @@ def _refuse(reason: str) -> str:
 
 
 def environment() -> jinja2.Environment:
+    # FPDSL_TEMPLATES points at another template folder (a reviewer's
+    # experiment, or a test that breaks a template on purpose).
+    folder = os.environ.get("FPDSL_TEMPLATES") or str(resource_dir("templates"))
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
