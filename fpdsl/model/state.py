@@ -193,13 +193,93 @@ class World:
     def key(self, symmetry: bool = True) -> tuple:
         ncpu = len(self.cpus)
         others = [n for n in self.tasks if n != "A"]
-        if not symmetry or (ncpu == 1 and len(others) <= 1):
-            return self._key_under(_IDENTITY[ncpu], {})
+        if symmetry and len(others) > 1:
+            return self._key_renaming_tasks(others)
+        # No task renaming: a flat tuple (cheap to build, hash and compare) that
+        # carries exactly what _key_under does, so it identifies the same states.
+        versions = self.versions
+        cpu_parts = [_cpu_part(c, versions) for c in self.cpus]
+        if not symmetry or ncpu == 1:
+            return self._flat_key(cpu_parts, _IDENTITY[ncpu], versions)
+        # The CPU parts do not depend on the renaming, so when they all differ
+        # sorting them fixes the permutation; ties need the rest of the key.
+        order = sorted(range(ncpu), key=cpu_parts.__getitem__)
+        if all(cpu_parts[order[i]] != cpu_parts[order[i + 1]] for i in range(ncpu - 1)):
+            return self._flat_key(cpu_parts, _inverse(order), versions)
         best = None
         for cperm in permutations(range(ncpu)):
+            k = self._flat_key(cpu_parts, cperm, versions)
+            if best is None or k < best:
+                best = k
+        return best
+
+    def _flat_key(self, cpu_parts: list[tuple], cperm: tuple[int, ...], versions: dict[str, int]) -> tuple:
+        """The key with CPU i renamed cperm[i]; competing tasks keep their names."""
+        out: list = []
+        for old in _inverse(cperm):
+            out.extend(cpu_parts[old])
+        for t in self.tasks.values():
+            out.append(_canon(t.saved_v, versions))
+            out.append(_canon(t.saved_z, versions))
+            out.append(t.foreign)
+            out.append(t.sve)
+            out.append(-1 if t.last_cpu is None else cperm[t.last_cpu])
+            out.append(t.pc)
+            out.append(-1 if t.cpu is None else cperm[t.cpu])
+        v = self.vcpu
+        out.append(_canon(v.saved_v, versions))
+        out.append(v.trap_armed)
+        out.extend(v.flags)
+        out.append(-1 if v.loaded is None else cperm[v.loaded])
+        out.append(self.runs)
+        out.append(self.exits)
+        return tuple(out)
+
+    def _key_renaming_tasks(self, others: list[str]) -> tuple:
+        """Several competing tasks: the least key over CPU and task renamings."""
+        best = None
+        for cperm in permutations(range(len(self.cpus))):
             for tperm in permutations(others):
-                tmap = dict(zip(others, tperm, strict=True)) if len(others) > 1 else {}
-                k = self._key_under(cperm, tmap)
+                k = self._key_under(cperm, dict(zip(others, tperm, strict=True)))
                 if best is None or k < best:
                     best = k
         return best
+
+
+def _inverse(perm: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+# Canonical value tokens: the owner alone for its last write, owner + "~" for a
+# stale one; zeroes and kernel scratch carry no version.
+_STALE: dict[str, str] = {}
+
+
+def _canon(value: Value, versions: dict[str, int]) -> str:
+    owner = value[0]
+    if owner == "0" or owner == KERNEL or value[1] == versions.get(owner, 0):
+        return owner
+    stale = _STALE.get(owner)
+    if stale is None:
+        stale = _STALE[owner] = owner + "~"
+    return stale
+
+
+def _cpu_part(c: Cpu, versions: dict[str, int]) -> tuple:
+    return (
+        _canon(c.v, versions),
+        _canon(c.z, versions),
+        c.bound or "",
+        c.bound_sve,
+        c.neon_busy,
+        c.irq,
+        c.bh,
+        c.preempt,
+        c.softirq_pending,
+        c.irq_pending,
+        c.curr or "",
+        _canon(c.host, versions),
+    )
