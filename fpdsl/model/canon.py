@@ -47,22 +47,21 @@ class Forget:
 
 # Canonical value tokens: the owner alone for its last write, owner + "~" for a
 # stale one; zeroes and kernel scratch carry no version.
-_STALE: dict[str, str] = {}
+class _Stale(dict):
+    def __missing__(self, owner: str) -> str:
+        self[owner] = owner + "~"
+        return self[owner]
+
+
+_STALE = _Stale()
 
 
 def _canon(value: Value, versions: dict[str, int], tmap: dict[str, str]) -> str:
-    owner = value[0]
-    if owner == "0" or owner == KERNEL:
-        return owner
-    current = value[1] == versions.get(owner, 0)
-    if tmap:
-        owner = tmap.get(owner, owner)
-    if current:
-        return owner
-    stale = _STALE.get(owner)
-    if stale is None:
-        stale = _STALE[owner] = owner + "~"
-    return stale
+    owner, version = value
+    # Zeroes are version 0 and never written, so they count as current.
+    if version == versions.get(owner, 0) or owner == KERNEL:
+        return tmap.get(owner, owner) if tmap else owner
+    return _STALE[tmap.get(owner, owner) if tmap else owner]
 
 
 def world_key(w: World, symmetry: bool = True, forget: Forget | None = None) -> tuple:
@@ -77,33 +76,43 @@ def world_key(w: World, symmetry: bool = True, forget: Forget | None = None) -> 
     return best
 
 
+_IDENTITY = {n: tuple(range(n)) for n in range(1, 9)}
+
+
 def _key_for_tasks(w: World, tmap: dict[str, str], symmetry: bool, forget: Forget | None) -> tuple:
     """The least key over CPU renamings, competing task n renamed tmap[n]."""
     ncpu = len(w.cpus)
-    parts = [_cpu_part(c, w.versions, tmap, forget) for c in w.cpus]
+    versions = w.versions
+    forget_bound_sve = forget is not None and forget.bound_sve
+    parts = [_cpu_part(c, versions, tmap, forget_bound_sve) for c in w.cpus]
     if not symmetry or ncpu == 1:
-        return _flat_key(w, parts, tuple(range(ncpu)), tmap, forget)
+        return _flat_key(w, parts, _IDENTITY[ncpu], _IDENTITY[ncpu], tmap, forget)
     # The CPU parts do not depend on the CPU renaming, so when they all differ
     # sorting them fixes it; ties need the rest of the key.
-    order = sorted(range(ncpu), key=parts.__getitem__)
-    if all(parts[order[i]] != parts[order[i + 1]] for i in range(ncpu - 1)):
-        return _flat_key(w, parts, _inverse(order), tmap, forget)
+    if ncpu == 2:
+        if parts[0] != parts[1]:
+            order = (0, 1) if parts[0] < parts[1] else (1, 0)
+            return _flat_key(w, parts, order, order, tmap, forget)
+    else:
+        order = tuple(sorted(range(ncpu), key=parts.__getitem__))
+        if all(parts[order[i]] != parts[order[i + 1]] for i in range(ncpu - 1)):
+            return _flat_key(w, parts, order, _inverse(order), tmap, forget)
     best = None
     for cperm in permutations(range(ncpu)):
-        k = _flat_key(w, parts, cperm, tmap, forget)
+        k = _flat_key(w, parts, _inverse(cperm), cperm, tmap, forget)
         if best is None or k < best:
             best = k
     return best
 
 
-def _inverse(perm: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     inv = [0] * len(perm)
     for i, p in enumerate(perm):
         inv[p] = i
     return tuple(inv)
 
 
-def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget: Forget | None) -> tuple:
+def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bound_sve: bool) -> tuple:
     bound = c.bound or ""
     curr = c.curr or ""
     if tmap:
@@ -112,7 +121,7 @@ def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget: Fo
         _canon(c.v, versions, tmap),
         _canon(c.z, versions, tmap),
         bound,
-        False if forget is not None and forget.bound_sve else c.bound_sve,
+        False if forget_bound_sve else c.bound_sve,
         c.neon_busy,
         c.irq,
         c.bh,
@@ -125,31 +134,37 @@ def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget: Fo
 
 
 def _flat_key(
-    w: World, parts: list[tuple], cperm: tuple[int, ...], tmap: dict[str, str], forget: Forget | None
+    w: World,
+    parts: list[tuple],
+    order: tuple[int, ...],
+    cperm: tuple[int, ...],
+    tmap: dict[str, str],
+    forget: Forget | None,
 ) -> tuple:
-    """The key with CPU i renamed cperm[i]."""
+    """The key with CPU i renamed cperm[i] (order is its inverse)."""
     versions = w.versions
     out: list = []
-    for old in _inverse(cperm):
-        out.extend(parts[old])
+    for old in order:
+        out += parts[old]
     names = sorted(w.tasks, key=lambda n: tmap.get(n, n)) if tmap else w.tasks
     forget_z = forget is not None and forget.task_sve_bits
     bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
     for name in names:
         t = w.tasks[name]
-        out.append(_canon(t.saved_v, versions, tmap))
-        out.append("0" if forget_z and not t.sve else _canon(t.saved_z, versions, tmap))
-        out.append(t.foreign)
-        out.append(t.sve)
         last = t.last_cpu
-        out.append(-1 if last is None or (bound is not None and name not in bound) else cperm[last])
-        out.append(t.pc)
-        out.append(-1 if t.cpu is None else cperm[t.cpu])
+        cpu = t.cpu
+        out += (
+            _canon(t.saved_v, versions, tmap),
+            "0" if forget_z and not t.sve else _canon(t.saved_z, versions, tmap),
+            t.foreign,
+            t.sve,
+            -1 if last is None or (bound is not None and name not in bound) else cperm[last],
+            t.pc,
+            -1 if cpu is None else cperm[cpu],
+        )
     v = w.vcpu
     out.append(_canon(v.saved_v, versions, tmap))
     out.append(v.trap_armed)
-    out.extend(v.flags)
-    out.append(-1 if v.loaded is None else cperm[v.loaded])
-    out.append(w.runs)
-    out.append(w.exits)
+    out += v.flags
+    out += (-1 if v.loaded is None else cperm[v.loaded], w.runs, w.exits)
     return tuple(out)
