@@ -33,6 +33,13 @@ class Forget:
       are read only by a TIF_SVE reload (restore_current_state()), and the only
       way to regain TIF_SVE, do_sve_acc(), zeroes them first. Needs policies
       that never set TIF_SVE themselves.
+    - cpu_sve_bits: every CPU's SVE high bits while no task has TIF_SVE. They
+      are read only for a task with TIF_SVE running on that CPU with its state
+      live there. A task gains TIF_SVE only in do_sve_acc(), which reloads the
+      registers of its CPU; on any other CPU it starts foreign (its
+      fpsimd_state.cpu is the first CPU) and becomes live only by a reload
+      there. Needs policies that never set TIF_SVE, clear TIF_FOREIGN_FPSTATE
+      or bind the vcpu thread's state to a CPU themselves.
     - bound_sve: a CPU's "bound state had TIF_SVE", read only by
       sve_flush_cpu_state(). Needs policies that never call it.
     - last_cpu: a task's fpsimd_state.cpu while no CPU is bound to the task. It
@@ -41,6 +48,7 @@ class Forget:
     """
 
     task_sve_bits: bool = False
+    cpu_sve_bits: bool = False
     bound_sve: bool = False
     last_cpu: bool = False
 
@@ -84,7 +92,8 @@ def _key_for_tasks(w: World, tmap: dict[str, str], symmetry: bool, forget: Forge
     ncpu = len(w.cpus)
     versions = w.versions
     forget_bound_sve = forget is not None and forget.bound_sve
-    parts = [_cpu_part(c, versions, tmap, forget_bound_sve) for c in w.cpus]
+    forget_z = forget is not None and forget.cpu_sve_bits and not any(t.sve for t in w.tasks.values())
+    parts = [_cpu_part(c, versions, tmap, forget_bound_sve, forget_z) for c in w.cpus]
     if not symmetry or ncpu == 1:
         return _flat_key(w, parts, _IDENTITY[ncpu], _IDENTITY[ncpu], tmap, forget)
     # The CPU parts do not depend on the CPU renaming, so when they all differ
@@ -112,14 +121,14 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(inv)
 
 
-def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bound_sve: bool) -> tuple:
+def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bound_sve: bool, forget_z: bool) -> tuple:
     bound = c.bound or ""
     curr = c.curr or ""
     if tmap:
         bound, curr = tmap.get(bound, bound), tmap.get(curr, curr)
     return (
         _canon(c.v, versions, tmap),
-        _canon(c.z, versions, tmap),
+        "0" if forget_z else _canon(c.z, versions, tmap),
         bound,
         False if forget_bound_sve else c.bound_sve,
         c.neon_busy,

@@ -126,14 +126,20 @@ def explore(
 
 
 def dead_value_rules(hooks: Hooks) -> Forget:
-    """The Forget rules that hold for these hooks: the SVE ones only when no
-    hook can set TIF_SVE or call sve_flush_cpu_state(); hooks that do not say
+    """The Forget rules that hold for these hooks (each rule says what the
+    policy must not do); hooks that do not say
     what they call get only the policy-independent rule."""
     called = getattr(hooks, "primitives", None)
     if called is None:
         return Forget(last_cpu=True)
+    sets_sve = ("set_thread_flag", "TIF_SVE") in called
+    makes_live = ("clear_thread_flag", "TIF_FOREIGN_FPSTATE") in called or (
+        "fpsimd_bind_state_to_cpu",
+        "task",
+    ) in called
     return Forget(
-        task_sve_bits=("set_thread_flag", "TIF_SVE") not in called,
+        task_sve_bits=not sets_sve,
+        cpu_sve_bits=not sets_sve and not makes_live,
         bound_sve=not any(name == "sve_flush_cpu_state" for name, _arg in called),
         last_cpu=True,
     )
