@@ -32,7 +32,9 @@ def test_forgetting_dead_values_keeps_every_counterexample(name: str) -> None:
 def test_sve_rules_only_for_policies_that_cannot_revive_the_bits() -> None:
     assert dead_value_rules(PolicyHooks(policy("host_machinery"))).task_sve_bits
     assert dead_value_rules(PolicyHooks(policy("host_machinery"))).bound_sve
-    assert not dead_value_rules(PolicyHooks(policy("lazy_until_put"))).bound_sve  # calls sve_flush_cpu_state()
+    assert not dead_value_rules(PolicyHooks(policy("host_machinery"))).cpu_sve_bits  # clears TIF_FOREIGN_FPSTATE
+    lazy = dead_value_rules(PolicyHooks(policy("lazy_until_put")))
+    assert lazy.cpu_sve_bits and not lazy.bound_sve  # lazy calls sve_flush_cpu_state()
 
 
 def test_renamed_cpus_give_the_same_key() -> None:

@@ -126,17 +126,14 @@ def explore(
 
 
 def dead_value_rules(hooks: Hooks) -> Forget:
-    """The Forget rules that hold for these hooks (each rule says what the
-    policy must not do); hooks that do not say
-    what they call get only the policy-independent rule."""
+    """The Forget rules that hold for these hooks: each rule names what the
+    policy must not do. Hooks that do not list the primitives they call get
+    only the policy-independent rule."""
     called = getattr(hooks, "primitives", None)
     if called is None:
         return Forget(last_cpu=True)
     sets_sve = ("set_thread_flag", "TIF_SVE") in called
-    makes_live = ("clear_thread_flag", "TIF_FOREIGN_FPSTATE") in called or (
-        "fpsimd_bind_state_to_cpu",
-        "task",
-    ) in called
+    makes_live = bool({("clear_thread_flag", "TIF_FOREIGN_FPSTATE"), ("fpsimd_bind_state_to_cpu", "task")} & called)
     return Forget(
         task_sve_bits=not sets_sve,
         cpu_sve_bits=not sets_sve and not makes_live,
