@@ -62,12 +62,17 @@ def check_cmd(files: tuple[str, ...]) -> None:
 @bound_options
 @click.option("--property", "props", multiple=True, type=click.Choice(PROPERTIES), help="check only these")
 @click.option("--skip", "skips", multiple=True, type=click.Choice(PROPERTIES), help="do not check these")
+@click.option(
+    "--forget-dead",
+    is_flag=True,
+    help="merge states differing only in contents no step can read (same verdicts and shortest counterexamples)",
+)
 @click.option("--max-states", default=2_000_000, show_default=True, help="stop (INCOMPLETE) beyond this many states")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--dot", "dot_file", type=click.Path(dir_okay=False), help="write the first counterexample as Graphviz")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bar")
 def simulate_cmd(
-    policies, scenario, all_, cpus, tasks, runs, exits, props, skips, max_states, as_json, dot_file, quiet
+    policies, scenario, all_, cpus, tasks, runs, exits, props, skips, forget_dead, max_states, as_json, dot_file, quiet
 ):
     """Explore every interleaving up to a bound (exit 1 on a violation), or
     replay a --scenario step by step."""
@@ -75,6 +80,8 @@ def simulate_cmd(
 
     properties = tuple(p for p in (props or PROPERTIES) if p not in skips)
     bound = {"cpus": cpus, "tasks": tasks, "runs": runs, "exits": exits}
+    if forget_dead:
+        bound["dead_values"] = True
     files = _policy_files(policies)
     if scenario:
         for path in files:

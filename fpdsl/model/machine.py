@@ -24,6 +24,7 @@ class ModelConfig:
     exits: int | None = 2  # guest exits per KVM_RUN (None: unbounded, not counted)
     sve: bool = True  # system_supports_sve()
     symmetry: bool = True
+    dead_values: bool = False  # the explorer may forget contents nothing can read (fpdsl.model.canon.Forget)
 
     @property
     def v418(self) -> bool:

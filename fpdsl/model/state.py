@@ -5,9 +5,8 @@ properties) and interchangeable CPUs and competing tasks are reduced."""
 
 from __future__ import annotations
 
-from itertools import permutations
-
-from fpdsl.model.values import KERNEL, ZERO, Value
+from fpdsl.model.canon import Forget, world_key
+from fpdsl.model.values import ZERO, Value
 
 
 class Cpu:
@@ -88,9 +87,6 @@ class Vcpu:
         return v
 
 
-_IDENTITY = {n: tuple(range(n)) for n in range(1, 9)}
-
-
 class World:
     __slots__ = ("cpus", "tasks", "vcpu", "versions", "runs", "exits")
 
@@ -120,86 +116,6 @@ class World:
     def is_current(self, value: Value) -> bool:
         return value[1] == self.versions.get(value[0], 0)
 
-    # ---- canonical form -------------------------------------------------
-
-    def _canon_values(self, tmap: dict[str, str]) -> dict:
-        """Every value's canonical form: owner renamed, version collapsed to
-        1 (its owner's last write) or 0 (stale); kernel scratch and zeroes
-        carry no version."""
-        versions = self.versions
-        cache: dict = {}
-
-        def canon(value: Value) -> tuple[str, int]:
-            got = cache.get(value)
-            if got is None:
-                owner = value[0]
-                if owner == "0" or owner == KERNEL:
-                    got = (owner, 0)
-                else:
-                    got = (tmap.get(owner, owner), 1 if value[1] == versions.get(owner, 0) else 0)
-                cache[value] = got
-            return got
-
-        return canon
-
-    def _key_under(self, cperm: tuple[int, ...], tmap: dict[str, str]) -> tuple:
-        """The key with CPU i renamed cperm[i] and competing task n renamed tmap[n]."""
-        canon = self._canon_values(tmap)
-        ncpu = len(cperm)
-        order = [0] * ncpu
-        for old, new in enumerate(cperm):
-            order[new] = old
-        cpus = tuple(
-            (
-                canon(c.v),
-                canon(c.z),
-                tmap.get(c.bound, c.bound or ""),
-                c.bound_sve,
-                c.neon_busy,
-                c.irq,
-                c.bh,
-                c.preempt,
-                c.softirq_pending,
-                c.irq_pending,
-                tmap.get(c.curr, c.curr or ""),
-                canon(c.host),
-            )
-            for c in (self.cpus[i] for i in order)
-        )
-        names = sorted(self.tasks, key=lambda n: tmap.get(n, n)) if tmap else list(self.tasks)
-        tasks = []
-        for name in names:
-            t = self.tasks[name]
-            tasks.append(
-                (
-                    canon(t.saved_v),
-                    canon(t.saved_z),
-                    t.foreign,
-                    t.sve,
-                    -1 if t.last_cpu is None else cperm[t.last_cpu],
-                    t.pc,
-                    -1 if t.cpu is None else cperm[t.cpu],
-                )
-            )
-        v = self.vcpu
-        return (
-            cpus,
-            tuple(tasks),
-            (canon(v.saved_v), v.trap_armed, tuple(v.flags), -1 if v.loaded is None else cperm[v.loaded]),
-            self.runs,
-            self.exits,
-        )
-
-    def key(self, symmetry: bool = True) -> tuple:
-        ncpu = len(self.cpus)
-        others = [n for n in self.tasks if n != "A"]
-        if not symmetry or (ncpu == 1 and len(others) <= 1):
-            return self._key_under(_IDENTITY[ncpu], {})
-        best = None
-        for cperm in permutations(range(ncpu)):
-            for tperm in permutations(others):
-                tmap = dict(zip(others, tperm, strict=True)) if len(others) > 1 else {}
-                k = self._key_under(cperm, tmap)
-                if best is None or k < best:
-                    best = k
-        return best
+    def key(self, symmetry: bool = True, forget: Forget | None = None) -> tuple:
+        """A hashable canonical form (see fpdsl.model.canon)."""
+        return world_key(self, symmetry, forget)

@@ -10,6 +10,7 @@ import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fpdsl.model.canon import Forget
 from fpdsl.model.machine import Hooks, ModelConfig
 from fpdsl.model.records import PROPERTIES, Violation, count_ops
 from fpdsl.model.runloop import Event, initial_world, step, successors
@@ -69,7 +70,8 @@ def explore(
         tracemalloc.start()
     result = Exploration(config)
     init = initial_world(config, flags)
-    init_key = init.key(config.symmetry)
+    forget = dead_value_rules(hooks) if config.dead_values else None
+    init_key = init.key(config.symmetry, forget)
     # parent[key] = (parent key, event) ; None for the initial state
     parent: dict[tuple, tuple | None] = {init_key: None}
     graph: dict | None = {} if keep_graph else None
@@ -86,7 +88,7 @@ def explore(
             for event in successors(world, config):
                 res = step(world, event, config, hooks, record=keep_graph)
                 result.transitions += 1
-                child = res.world.key(config.symmetry)
+                child = res.world.key(config.symmetry, forget)
                 violated = corrupt = False
                 for v in res.violations:
                     if v.prop in wanted:
@@ -121,6 +123,23 @@ def explore(
     result.graph = graph
     result.initial_key = init_key
     return result
+
+
+def dead_value_rules(hooks: Hooks) -> Forget:
+    """The Forget rules that hold for these hooks: each rule names what the
+    policy must not do. Hooks that do not list the primitives they call get
+    only the policy-independent rule."""
+    called = getattr(hooks, "primitives", None)
+    if called is None:
+        return Forget(last_cpu=True)
+    sets_sve = ("set_thread_flag", "TIF_SVE") in called
+    makes_live = bool({("clear_thread_flag", "TIF_FOREIGN_FPSTATE"), ("fpsimd_bind_state_to_cpu", "task")} & called)
+    return Forget(
+        task_sve_bits=not sets_sve,
+        cpu_sve_bits=not sets_sve and not makes_live,
+        bound_sve=not any(name == "sve_flush_cpu_state" for name, _arg in called),
+        last_cpu=True,
+    )
 
 
 def _path(parent: dict, key: tuple) -> list[Event]:

@@ -41,6 +41,9 @@ class PolicyHooks:
         self.resolved = resolved
         self.flag_index = resolved.flag_index()
         self._compiled: dict[str, list[Action]] = {}
+        # (primitive, argument) pairs any hook can call: what the explorer's
+        # dead-value rules need to know about the policy.
+        self.primitives: set[tuple[str, str | None]] = set()
         for name, hook in resolved.hooks.items():
             lines = _lines_of(hook, resolved)
             self._compiled[name] = [self._stmt(s, hook.name, hook.policy, lines) for s in hook.body]
@@ -86,6 +89,7 @@ class PolicyHooks:
                     action(m)
 
             return branch
+        self.primitives.add((stmt.name, stmt.args[0].name if stmt.args else None))
         return _primitive(stmt, origin)
 
     def _expr(self, expr: ast.Expr) -> Test:

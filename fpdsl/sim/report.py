@@ -36,6 +36,7 @@ def render_exploration(policy: ResolvedPolicy, ex: Exploration, properties: tupl
         f"policy {policy.name} ({policy.path}), kernel model {policy.kernel}",
         f"bound: {bound_text(ex)}",
         f"explored {ex.states} states, {ex.transitions} transitions, depth {ex.max_depth}, {ex.seconds:.2f}s"
+        + (" (dead values forgotten)" if ex.config.dead_values else "")
         + (" (TRUNCATED: raise --max-states)" if ex.truncated else ""),
     ]
     for prop in properties:
@@ -59,6 +60,7 @@ def exploration_json(policy: ResolvedPolicy, ex: Exploration, properties: tuple[
         "file": policy.path,
         "kernel": policy.kernel,
         "bound": {"cpus": ex.config.cpus, "tasks": ex.config.tasks, "runs": ex.config.runs, "exits": ex.config.exits},
+        "dead_values_forgotten": ex.config.dead_values,
         "states": ex.states,
         "transitions": ex.transitions,
         "depth": ex.max_depth,

@@ -1,0 +1,179 @@
+"""Canonical keys of worlds, for the explorer's visited set.
+
+Two worlds get the same key exactly when one can be turned into the other by
+(a) renaming CPUs and competing tasks (they are interchangeable), (b) changing
+versions without changing which values are their owner's last write (only
+that matters to the properties), and, with `Forget` rules, (c) changing
+contents that no future step can read. Every rule maps a world to one that
+behaves the same in every future (same events enabled, same violations, same
+operations up to the forgotten contents), so merging them keeps verdicts and
+the length of every shortest counterexample.
+
+The key is a flat tuple of strings, booleans and small integers: cheap to
+build, hash and compare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import permutations
+from typing import TYPE_CHECKING
+
+from fpdsl.model.values import KERNEL, Value
+
+if TYPE_CHECKING:
+    from fpdsl.model.state import Cpu, World
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Dead-value rules: contents the key leaves out because nothing can read
+    them before they are overwritten.
+
+    - task_sve_bits: a task's saved SVE high bits while it lacks TIF_SVE. They
+      are read only by a TIF_SVE reload (restore_current_state()), and the only
+      way to regain TIF_SVE, do_sve_acc(), zeroes them first. Needs policies
+      that never set TIF_SVE themselves.
+    - cpu_sve_bits: every CPU's SVE high bits while no task has TIF_SVE. They
+      are read only for a task with TIF_SVE running on that CPU with its state
+      live there. A task gains TIF_SVE only in do_sve_acc(), which reloads the
+      registers of its CPU; on any other CPU it starts foreign (its
+      fpsimd_state.cpu is the first CPU) and becomes live only by a reload
+      there. Needs policies that never set TIF_SVE, clear TIF_FOREIGN_FPSTATE
+      or bind the vcpu thread's state to a CPU themselves.
+    - bound_sve: a CPU's "bound state had TIF_SVE", read only by
+      sve_flush_cpu_state(). Needs policies that never call it.
+    - last_cpu: a task's fpsimd_state.cpu while no CPU is bound to the task. It
+      is read only as `cpu.bound == task and task.last_cpu == cpu`, false
+      whatever last_cpu is, and binding the task to a CPU rewrites it.
+    """
+
+    task_sve_bits: bool = False
+    cpu_sve_bits: bool = False
+    bound_sve: bool = False
+    last_cpu: bool = False
+
+
+# Canonical value tokens: the owner alone for its last write, owner + "~" for a
+# stale one; zeroes and kernel scratch carry no version.
+class _Stale(dict):
+    def __missing__(self, owner: str) -> str:
+        self[owner] = owner + "~"
+        return self[owner]
+
+
+_STALE = _Stale()
+
+
+def _canon(value: Value, versions: dict[str, int], tmap: dict[str, str]) -> str:
+    owner, version = value
+    # Zeroes are version 0 and never written, so they count as current.
+    if version == versions.get(owner, 0) or owner == KERNEL:
+        return tmap.get(owner, owner) if tmap else owner
+    return _STALE[tmap.get(owner, owner) if tmap else owner]
+
+
+def world_key(w: World, symmetry: bool = True, forget: Forget | None = None) -> tuple:
+    others = [n for n in w.tasks if n != "A"]
+    if not symmetry or len(others) <= 1:
+        return _key_for_tasks(w, {}, symmetry, forget)
+    best = None
+    for tperm in permutations(others):
+        k = _key_for_tasks(w, dict(zip(others, tperm, strict=True)), symmetry, forget)
+        if best is None or k < best:
+            best = k
+    return best
+
+
+_IDENTITY = {n: tuple(range(n)) for n in range(1, 9)}
+
+
+def _key_for_tasks(w: World, tmap: dict[str, str], symmetry: bool, forget: Forget | None) -> tuple:
+    """The least key over CPU renamings, competing task n renamed tmap[n]."""
+    ncpu = len(w.cpus)
+    versions = w.versions
+    forget_bound_sve = forget is not None and forget.bound_sve
+    forget_z = forget is not None and forget.cpu_sve_bits and not any(t.sve for t in w.tasks.values())
+    parts = [_cpu_part(c, versions, tmap, forget_bound_sve, forget_z) for c in w.cpus]
+    if not symmetry or ncpu == 1:
+        return _flat_key(w, parts, _IDENTITY[ncpu], _IDENTITY[ncpu], tmap, forget)
+    # The CPU parts do not depend on the CPU renaming, so when they all differ
+    # sorting them fixes it; ties need the rest of the key.
+    if ncpu == 2:
+        if parts[0] != parts[1]:
+            order = (0, 1) if parts[0] < parts[1] else (1, 0)
+            return _flat_key(w, parts, order, order, tmap, forget)
+    else:
+        order = tuple(sorted(range(ncpu), key=parts.__getitem__))
+        if all(parts[order[i]] != parts[order[i + 1]] for i in range(ncpu - 1)):
+            return _flat_key(w, parts, order, _inverse(order), tmap, forget)
+    best = None
+    for cperm in permutations(range(ncpu)):
+        k = _flat_key(w, parts, _inverse(cperm), cperm, tmap, forget)
+        if best is None or k < best:
+            best = k
+    return best
+
+
+def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bound_sve: bool, forget_z: bool) -> tuple:
+    bound = c.bound or ""
+    curr = c.curr or ""
+    if tmap:
+        bound, curr = tmap.get(bound, bound), tmap.get(curr, curr)
+    return (
+        _canon(c.v, versions, tmap),
+        "0" if forget_z else _canon(c.z, versions, tmap),
+        bound,
+        False if forget_bound_sve else c.bound_sve,
+        c.neon_busy,
+        c.irq,
+        c.bh,
+        c.preempt,
+        c.softirq_pending,
+        c.irq_pending,
+        curr,
+        _canon(c.host, versions, tmap),
+    )
+
+
+def _flat_key(
+    w: World,
+    parts: list[tuple],
+    order: tuple[int, ...],
+    cperm: tuple[int, ...],
+    tmap: dict[str, str],
+    forget: Forget | None,
+) -> tuple:
+    """The key with CPU i renamed cperm[i] (order is its inverse)."""
+    versions = w.versions
+    out: list = []
+    for old in order:
+        out += parts[old]
+    names = sorted(w.tasks, key=lambda n: tmap.get(n, n)) if tmap else w.tasks
+    forget_z = forget is not None and forget.task_sve_bits
+    bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
+    for name in names:
+        t = w.tasks[name]
+        last = t.last_cpu
+        cpu = t.cpu
+        out += (
+            _canon(t.saved_v, versions, tmap),
+            "0" if forget_z and not t.sve else _canon(t.saved_z, versions, tmap),
+            t.foreign,
+            t.sve,
+            -1 if last is None or (bound is not None and name not in bound) else cperm[last],
+            t.pc,
+            -1 if cpu is None else cperm[cpu],
+        )
+    v = w.vcpu
+    out.append(_canon(v.saved_v, versions, tmap))
+    out.append(v.trap_armed)
+    out += v.flags
+    out += (-1 if v.loaded is None else cperm[v.loaded], w.runs, w.exits)
+    return tuple(out)
