@@ -18,28 +18,25 @@ class Sites2018(SiteBuilder):
         getattr(self, f"_hook_{name}")()
 
     def _hook_load(self) -> None:
-        why, cf = self._why("load"), self.tree[T.ARM_C]
-        body = self._hook("load").body if self._hook("load") else ()
-        if self.target.name == "v4.18":
-            site = cf.site(cf.call("kvm_arch_vcpu_load", "kvm_arch_vcpu_load_fp"))
-            self._edit(T.ARM_C, site.start, site.end, self._render("load", body, "host", site.indent), why)
-            return
-        site = cf.body_end("kvm_arch_vcpu_load")
-        lines = self._render("load", body, "host", "\t")
-        if lines:
-            self._edit(T.ARM_C, site.start, site.start, [Line("", why), *lines], why)
+        self._vcpu_hook("load", "kvm_arch_vcpu_load", at_end=True)
 
     def _hook_put(self) -> None:
-        why, cf = self._why("put"), self.tree[T.ARM_C]
-        body = self._hook("put").body if self._hook("put") else ()
+        self._vcpu_hook("put", "kvm_arch_vcpu_put", at_end=False)
+
+    def _vcpu_hook(self, name: str, function: str, *, at_end: bool) -> None:
+        """load/put: in place of v4.18's kvm_arch_vcpu_{load,put}_fp() call;
+        in v4.16 at the end of kvm_arch_vcpu_load(), the start of _put()."""
+        why, cf = self._why(name), self.tree[T.ARM_C]
+        body = self._hook(name).body if self._hook(name) else ()
         if self.target.name == "v4.18":
-            site = cf.site(cf.call("kvm_arch_vcpu_put", "kvm_arch_vcpu_put_fp"))
-            self._edit(T.ARM_C, site.start, site.end, self._render("put", body, "host", site.indent), why)
+            site = cf.site(cf.call(function, f"{function}_fp"))
+            self._edit(T.ARM_C, site.start, site.end, self._render(name, body, "host", site.indent), why)
             return
-        site = cf.body_start("kvm_arch_vcpu_put")
-        lines = self._render("put", body, "host", "\t")
+        site = cf.body_end(function) if at_end else cf.body_start(function)
+        lines = self._render(name, body, "host", "\t")
         if lines:
-            self._edit(T.ARM_C, site.start, site.start, [*lines, Line("", why)], why)
+            lines = [Line("", why), *lines] if at_end else [*lines, Line("", why)]
+            self._edit(T.ARM_C, site.start, site.start, lines, why)
 
     def _entry(self):
         return self.tree[T.ARM_C].call(RUN, "guest_enter_irqoff")
