@@ -166,11 +166,6 @@ def test_kernel_neon_end_clears_busy_enables_preemption_and_restores_nothing():
     assert m.violations == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model: Machine.kernel_neon_end() (fpdsl/model/machine.py:271) does not check kernel_neon_busy; "
-    "v4.16 kernel_neon_end() does WARN_ON(!busy) ('No matching kernel_neon_begin()?')",
-)
 def test_kernel_neon_end_without_kernel_neon_begin_warns():
     """kernel_neon_end(): WARN_ON(!busy) when there was no matching kernel_neon_begin()."""
     m = machine()

@@ -271,6 +271,8 @@ class Machine:
 
     def kernel_neon_end(self, origin: Any) -> None:
         c = self.c
+        if not c.neon_busy:
+            self.violate("kernel-rules", "kernel_neon_end() without a matching kernel_neon_begin() (WARN_ON)", origin)
         c.neon_busy = False
         self.preempt_enable(origin)
 
