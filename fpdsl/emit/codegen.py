@@ -68,6 +68,8 @@ class Lowering:
         self.blocks = self.env.get_template("common/c_block.c.j2").make_module()
         self.needs = Needs()
         self._source = None
+        # checkpatch's limit: 80 columns in 2018, 100 since 5.7.
+        self.width = 100 if target.startswith("v6") else WIDTH
 
     # -- statements ----------------------------------------------------------
 
@@ -156,7 +158,7 @@ class Lowering:
             return []
         out = []
         for t in text.split("\n"):
-            out.extend(Line(part, origin) for part in _fit(f"{indent}{t}" if t else ""))
+            out.extend(Line(part, origin) for part in _fit(f"{indent}{t}" if t else "", self.width))
         return out
 
     # -- expressions ---------------------------------------------------------
@@ -187,7 +189,7 @@ class Lowering:
     def comment(self, doc: tuple[str, ...], indent: str, first_line: int) -> list[Line]:
         """A `##` comment as a C comment; each line points at its own `##`
         line (or at the paragraph when it had to be rewrapped)."""
-        width = WIDTH - _columns(indent) - 3
+        width = self.width - _columns(indent) - 3
         lines = _rewrap(doc, width)
         text = str(self.blocks.comment(lines)).split("\n")
         path = self._hook.policy or self.path
@@ -231,10 +233,10 @@ def _atomic(text: str) -> bool:
     return True
 
 
-def _fit(line: str) -> list[str]:
-    """Break a statement longer than 80 columns after its first '(' (kernel
-    style allows a continuation indented further)."""
-    if _columns(line) <= WIDTH or "(" not in line:
+def _fit(line: str, width: int = WIDTH) -> list[str]:
+    """Break a statement longer than `width` columns after its first '('
+    (kernel style allows a continuation indented further)."""
+    if _columns(line) <= width or "(" not in line:
         return [line]
     indent = line[: len(line) - len(line.lstrip("\t"))]
     cut = line.index("(") + 1
