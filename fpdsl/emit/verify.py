@@ -31,6 +31,10 @@ from fpdsl.diagnostics import UsageError
 
 TIMEOUT = 3600  # seconds for any one step
 JOBS = "-j2"
+# kbuild's progress lines ("  CC      arch/arm64/kvm/arm.o"): under -j2 their
+# order varies from run to run, so the report keeps only what the tools said
+# and the line that shows the object itself was built.
+KBUILD_PROGRESS = re.compile(r"^  [A-Z][A-Z0-9_-]*\s+(\S+)\n", re.MULTILINE)
 # Always compiled when they exist (6.x layout): the FPSIMD hand-over on both sides.
 CORE_OBJECTS = ("arch/arm64/kvm/arm.o", "arch/arm64/kvm/fpsimd.o", "arch/arm64/kernel/fpsimd.o")
 HYP_SWITCH_HEADER = "arch/arm64/kvm/hyp/include/hyp/switch.h"
@@ -172,7 +176,7 @@ def verify_patch(
         _checkpatch(report, scratch, env, patch_text)
         make = ["make", "ARCH=arm64", f"CROSS_COMPILE={cross_compile}", JOBS]
         for obj in report.objects:
-            _command(report, f"compile {obj}", [*make, obj], scratch, env)
+            _command(report, f"compile {obj}", [*make, obj], scratch, env, built=obj)
     finally:
         if keep:
             report.scratch = copy.root
@@ -296,7 +300,13 @@ def _run_step(report: VerifyReport, name: str, action) -> bool:
 
 
 def _command(
-    report: VerifyReport, name: str, cmd: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None
+    report: VerifyReport,
+    name: str,
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: str | None = None,
+    built: str | None = None,
 ) -> bool:
     def action() -> tuple[bool, str, str]:
         done = subprocess.run(
@@ -304,6 +314,8 @@ def _command(
             timeout=TIMEOUT, errors="replace",
         )  # fmt: skip
         output = _clean(done.stdout, cwd)
+        if built is not None:
+            output = KBUILD_PROGRESS.sub(lambda m: m.group(0) if m.group(1) == built else "", output)
         summary = "" if done.returncode == 0 else _first_error(output) or f"exit status {done.returncode}"
         return done.returncode == 0, output, summary
 
