@@ -13,9 +13,12 @@ kernel v4.18
 flag FP_ENABLED
 
 hook load {
-    ## kvm_arch_vcpu_load_fp(): fpsimd_save_and_flush_cpu_state()
+    ## kvm_arch_vcpu_load_fp(): fpsimd_save_and_flush_cpu_state(), which
+    ## masks interrupts around the save and the unbind itself.
+    local_irq_save()
     fpsimd_save()
     fpsimd_flush_cpu_state()
+    local_irq_restore()
     FP_ENABLED = false
 }
 

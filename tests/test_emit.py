@@ -355,3 +355,64 @@ def test_softirq_hook_goes_into_kernel_neon_begin(v416: Path, tmp_path: Path) ->
     assert "+\t\t\tif (vcpu->arch.guest_vfp_loaded) {\n" in text
     assert "Verdict: CLEAN." in text
     _golden("softirq_giveback.v4.16.patch", text)
+
+
+JOIN_POLICY = """\
+policy joins "statement runs that 6.x writes as one call"
+kernel v4.18
+
+hook load {
+    local_irq_save()
+    fpsimd_save()
+    fpsimd_flush_cpu_state()
+    local_irq_restore()
+    fpsimd_save()
+    fpsimd_flush_cpu_state()
+}
+
+hook put {
+    fpsimd_save()
+    ## a comment keeps the next statement apart
+    fpsimd_flush_cpu_state()
+}
+"""
+
+
+@pytest.mark.parametrize("target", ["v6.1", "v6.12", "v4.18"])
+def test_save_and_flush_runs_join_into_the_targets_call(target: str, tmp_path: Path) -> None:
+    """6.x's fpsimd_save_and_flush_cpu_state() is local_irq_save(), fpsimd_save(),
+    fpsimd_flush_cpu_state(), local_irq_restore(): the four-statement run and
+    the bare pair become that call, traced to the run's first line. A `##`
+    comment inside a run keeps it apart, and 6.x has no fpsimd_save() of its
+    own to call. v4.18 has no joined call: every statement is written."""
+    from fpdsl.diagnostics import FpdslError
+    from fpdsl.emit.codegen import Lowering
+    from fpdsl.lang.checker import check_or_raise
+    from fpdsl.lang.loader import load_policy
+
+    path = tmp_path / "joins.fp"
+    path.write_text(JOIN_POLICY)
+    policy = check_or_raise(load_policy(path))
+    lower = Lowering(target, str(path))
+
+    def render(name: str) -> list[tuple[str, int]]:
+        hook = policy.hooks[name]
+        lines = lower.body(hook, hook.body, "host", "\t", policy.policy.source)
+        return [(line.text, line.origin.line) for line in lines]
+
+    if target == "v4.18":
+        assert [t for t, _ in render("load")] == [
+            "\tlocal_irq_save(flags);",
+            "\tfpsimd_save();",
+            "\tfpsimd_flush_cpu_state();",
+            "\tlocal_irq_restore(flags);",
+            "\tfpsimd_save();",
+            "\tfpsimd_flush_cpu_state();",
+        ]
+        return
+    assert render("load") == [("\tfpsimd_save_and_flush_cpu_state();", 5), ("\tfpsimd_save_and_flush_cpu_state();", 9)]
+    with pytest.raises(FpdslError) as caught:
+        render("put")
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.span.line == 14
+    assert diagnostic.message.startswith(f"fpsimd_save() cannot be emitted for target {target}")

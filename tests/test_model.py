@@ -741,14 +741,42 @@ def test_v418_kvm_arch_vcpu_put_fp_saves_guest_and_invalidates_cpu():
     assert violations == more == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model: Machine.fpsimd_save() (fpdsl/model/machine.py:180) has no check; v4.18 fpsimd_save() does "
-    "WARN_ON(!in_softirq() && !irqs_disabled())",
-)
 def test_v418_fpsimd_save_outside_softirq_with_irqs_on_warns():
     """fpsimd_save() (v4.18): WARN_ON(!in_softirq() && !irqs_disabled()) -- softirqs or interrupts must be off."""
     m = machine("v4.18")
     assert (m.c.irq, m.c.bh, m.c.in_softirq) == (0, 0, False)
     m.fpsimd_save("hook")
     assert props(m.violations) == ["kernel-rules"]
+
+
+def test_v418_fpsimd_save_and_bind_are_quiet_with_softirqs_or_irqs_off():
+    """The same WARN_ON is satisfied by local_bh_disable(), local_irq_save() or
+    softirq context, and fpsimd_bind_state_to_cpu() carries it too."""
+    for mask, unmask in (("bh_disable", "bh_enable"), ("irq_disable", "irq_enable")):
+        m = machine("v4.18")
+        getattr(m, mask)("hook")
+        m.fpsimd_save("hook")
+        m.bind("guest", "hook")
+        getattr(m, unmask)("hook")
+        assert m.violations == [], mask
+    m = machine("v4.18")
+    m.bind("guest", "hook")
+    assert [v.message for v in m.violations] == [
+        "fpsimd_bind_state_to_cpu() called with softirqs and interrupts enabled "
+        "(WARN_ON(!in_softirq() && !irqs_disabled()))"
+    ]
+
+
+def test_v418_kernel_paths_satisfy_the_fpsimd_save_warn():
+    """The kernel's own callers mask what the WARN wants: the context switch
+    (interrupts off), return to user (local_bh_disable()) and a softirq's
+    kernel_neon_begin(); none of them trips it."""
+    m = machine("v4.18")
+    m.thread_switch(None)
+    m.current().foreign = True
+    m.restore_current_state()
+    m.kernel_neon_begin("softirq")
+    m.kernel_neon_end("softirq")
+    assert [op.kind for op in m.ops].count("restore") == 1
+    assert m.violations == []
+    assert (m.c.irq, m.c.bh) == (0, 0)

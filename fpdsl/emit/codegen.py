@@ -82,13 +82,14 @@ class Lowering:
         out: list[Line] = []
         i = 0
         while i < len(stmts):
-            pair = _joined(stmts, i)
-            if pair and getattr(self.prims, f"{context}_{pair}", None) is not None:
+            run = _joined(stmts, i)
+            if run and getattr(self.prims, f"{context}_{run[0]}", None) is not None:
+                joined, length = run
                 first = stmts[i]
                 lead = self.comment(first.doc, indent, first.span.line - len(first.doc)) if first.doc else []
-                text = self._macro(context, pair, (), first.span)
-                out.extend(lead + self._lines(text, indent, self._origin(first.span, f"{pair}()")))
-                i += 2
+                text = self._macro(context, joined, (), first.span)
+                out.extend(lead + self._lines(text, indent, self._origin(first.span, f"{joined}()")))
+                i += length
                 continue
             out.extend(self._stmt(stmts[i], context, indent))
             i += 1
@@ -202,17 +203,28 @@ class Lowering:
         return out
 
 
-# Statement pairs a target may write as one call (a template macro named
-# after the joined call, e.g. fpsimd_save_and_flush_cpu_state in 6.x).
-_PAIRS = {("fpsimd_save", "fpsimd_flush_cpu_state"): "fpsimd_save_and_flush_cpu_state"}
+# Statement runs a target may write as one call (a template macro named
+# after the joined call), longest first. 6.x's fpsimd_save_and_flush_cpu_state()
+# is exactly the four-statement run: it masks interrupts around the other two.
+_RUNS = (
+    (
+        ("local_irq_save", "fpsimd_save", "fpsimd_flush_cpu_state", "local_irq_restore"),
+        "fpsimd_save_and_flush_cpu_state",
+    ),
+    (("fpsimd_save", "fpsimd_flush_cpu_state"), "fpsimd_save_and_flush_cpu_state"),
+)
 
 
-def _joined(stmts: tuple, i: int) -> str | None:
-    if i + 1 >= len(stmts):
-        return None
-    a, b = stmts[i], stmts[i + 1]
-    if isinstance(a, ast.Call) and isinstance(b, ast.Call) and not b.doc:
-        return _PAIRS.get((a.name, b.name))
+def _joined(stmts: tuple, i: int) -> tuple[str, int] | None:
+    """The joined call starting at stmts[i] and how many statements it covers;
+    a comment on any but the first statement keeps them apart."""
+    for names, joined in _RUNS:
+        run = stmts[i : i + len(names)]
+        if len(run) == len(names) and all(
+            isinstance(s, ast.Call) and s.name == name and (k == 0 or not s.doc)
+            for k, (s, name) in enumerate(zip(run, names, strict=True))
+        ):
+            return joined, len(names)
     return None
 
 

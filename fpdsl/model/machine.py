@@ -181,6 +181,7 @@ class Machine:
     def fpsimd_save(self, origin: Any) -> None:
         """v4.18 fpsimd_save(): unless current has TIF_FOREIGN_FPSTATE, save
         the registers into whatever state is bound to this CPU."""
+        self._warn_unless_softirq_safe("fpsimd_save()", origin)
         cur = self.current()
         if cur is None or cur.foreign:
             return
@@ -203,8 +204,22 @@ class Machine:
                 cur.foreign = True
         self.op("invalidate", "cpu", None, origin)
 
+    def _warn_unless_softirq_safe(self, what: str, origin: Any) -> None:
+        """v4.18 fpsimd_save(), fpsimd_bind_state_to_cpu():
+        WARN_ON(!in_softirq() && !irqs_disabled()): a softirq's
+        kernel_neon_begin() must not run in the middle."""
+        c = self.c
+        if c.bh == 0 and not c.in_softirq and c.irq == 0:
+            self.violate(
+                "kernel-rules",
+                f"{what} called with softirqs and interrupts enabled (WARN_ON(!in_softirq() && !irqs_disabled()))",
+                origin,
+            )
+
     def bind(self, target: str, origin: Any) -> None:
         """fpsimd_bind_state_to_cpu() / fpsimd_bind_task_to_cpu()."""
+        if self.config.v418:
+            self._warn_unless_softirq_safe("fpsimd_bind_state_to_cpu()", origin)
         if target == "guest":
             self.c.bound, self.c.bound_sve = "guest", False
         else:
@@ -225,19 +240,23 @@ class Machine:
         cur = self.current()
         if cur is None or not cur.foreign:
             return
+        self.c.bh += 1  # local_bh_disable(); softirqs pending by now ran at interrupt exit
         self.load_regs(f"task:{cur.name}", origin, with_sve=self.config.sve and cur.sve)
         self.bind(f"task:{cur.name}", origin)
         cur.foreign = False
+        self.c.bh -= 1
 
     def thread_switch(self, nxt: str | None, origin: Any = "fpsimd_thread_switch()") -> None:
         """fpsimd_thread_switch(): save prev's live state, then work out next's
         TIF_FOREIGN_FPSTATE from the binding."""
         cur = self.current()
         if cur is not None:
+            self.c.irq += 1  # __switch_to() runs with interrupts off
             if self.config.v418:
                 self.fpsimd_save(origin)
             elif not cur.foreign:
                 self.task_save(cur, origin)
+            self.c.irq -= 1
         if nxt is not None:
             t = self.world.tasks[nxt]
             t.foreign = not (self.c.bound == nxt and t.last_cpu == self.cpu)
