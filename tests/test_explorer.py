@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import POLICIES, ROOT, SHIPPED, policy, run_cli
+from helpers import POLICIES, ROOT, SHIPPED, policy, run, run_cli
 
 from fpdsl.lang.checker import check_or_raise
 from fpdsl.lang.loader import load_policy
@@ -143,3 +143,12 @@ def test_exploration_is_deterministic() -> None:
     strip = [line for line in a.stdout.splitlines() if "s, depth" not in line]
     assert strip == [line for line in b.stdout.splitlines() if "s, depth" not in line]
     assert ROOT.exists()
+
+
+@pytest.mark.parametrize("option", ["--cpus", "--runs", "--exits"])
+def test_a_bound_that_explores_nothing_of_kvm_is_a_usage_error(option: str) -> None:
+    """No CPU, no KVM_RUN call or no guest exit: nothing to verify, so no verdict."""
+    result = run("simulate", "policies/eager.fp", option, "0")
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}': 0 is not in the range 1<=x<=8" in result.output
+    assert "verdict" not in result.output and "Traceback" not in result.output
