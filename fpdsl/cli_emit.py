@@ -54,14 +54,14 @@ def _signoff(option: str | None) -> str:
     return f"{name} <{addr}>"
 
 
-def _emission(policy_file: str, tree: str, target_name: str | None):
+def _emission(policy_file: str, tree: str, target_name: str | None, whole: bool = False):
     from fpdsl.emit.plan import plan
     from fpdsl.emit.targets import detect_target
 
     policy = _load_checked(policy_file)
     root = Path(tree)
     target = detect_target(root, target_name)
-    return policy, root, target, plan(policy, root, target)
+    return policy, root, target, plan(policy, root, target, keep_same=whole)
 
 
 @click.command("emit-patch")
@@ -77,6 +77,12 @@ def _emission(policy_file: str, tree: str, target_name: str | None):
 @click.option("--annotate", is_flag=True, help="print each hunk with the policy line behind every line, write nothing")
 @click.option("--apply", "apply_", is_flag=True, help="also write the patched files into the tree")
 @click.option(
+    "--whole",
+    is_flag=True,
+    help="6.x: also write the hooks whose code the tree already has (their comments and layout change); "
+    "by default those are left out",
+)
+@click.option(
     "--verify",
     "verify_tree",
     is_flag=True,
@@ -84,7 +90,19 @@ def _emission(policy_file: str, tree: str, target_name: str | None):
     "compile the touched objects; write nothing if a step fails",
 )
 def emit_patch_cmd(
-    policy, tree, output, series_dir, target_name, date, signoff, workload, no_verify, annotate, apply_, verify_tree
+    policy,
+    tree,
+    output,
+    series_dir,
+    target_name,
+    date,
+    signoff,
+    workload,
+    no_verify,
+    annotate,
+    apply_,
+    whole,
+    verify_tree,
 ):
     """Emit POLICY as a kernel patch against the tree at --tree."""
     from fpdsl.emit.message import commit_body, verify
@@ -93,12 +111,15 @@ def emit_patch_cmd(
 
     if output and series_dir:
         raise UsageError("give -o or --series, not both")
-    resolved, root, target, emission = _emission(policy, tree, target_name)
+    resolved, root, target, emission = _emission(policy, tree, target_name, whole)
     if not emission.changes:
+        why = (
+            f"its baseline is {emission.baseline}"
+            if emission.baseline
+            else "its code is the policy's, statement for statement; only comments would change"
+        )
         click.echo(
-            f"{resolved.name}: nothing to emit: the {target.name} tree already implements every hook "
-            f"(its baseline is {emission.baseline})",
-            err=True,
+            f"{resolved.name}: nothing to emit: the {target.name} tree already implements every hook ({why})", err=True
         )
         return
     if annotate:
@@ -171,10 +192,14 @@ def review_cmd(patch, policy, tree, target_name):
         text = Path(patch).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{patch}: cannot read: {exc}") from None
-    _, _, _, emission = _emission(policy, tree, target_name)
-    ours = diff_text(emission.changes) if emission.changes else ""
     theirs = _diff_part(text)
-    if ours != theirs:
+    # Emitted with or without --whole: whichever gives the same diff.
+    for whole in (False, True):
+        _, _, _, emission = _emission(policy, tree, target_name, whole)
+        ours = diff_text(emission.changes) if emission.changes else ""
+        if ours == theirs:
+            break
+    else:
         raise FpdslError(
             f"{patch}: this is not the patch fpdsl emits for {policy} against {tree}; "
             "review needs the unpatched tree and the same policy"

@@ -416,3 +416,55 @@ def test_save_and_flush_runs_join_into_the_targets_call(target: str, tmp_path: P
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.span.line == 14
     assert diagnostic.message.startswith(f"fpsimd_save() cannot be emitted for target {target}")
+
+
+def test_same_code_ignores_comments_layout_and_single_statement_braces() -> None:
+    from fpdsl.emit.ccode import same_code
+
+    kernel = [
+        "\tlocal_irq_save(flags);",
+        "",
+        "\tif (guest_owns_fp_regs()) {",
+        "\t\t/* Flush (save and invalidate) the fpsimd/sve state. */",
+        "\t\tfpsimd_save_and_flush_cpu_state();",
+        "\t}",
+        "",
+        "\tlocal_irq_restore(flags);",
+    ]
+    policy = [
+        "\t/* kvm_arch_vcpu_put_fp() */",
+        "\tlocal_irq_save(flags);",
+        "\tif (guest_owns_fp_regs())",
+        "\t\tfpsimd_save_and_flush_cpu_state();",
+        "\tlocal_irq_restore(flags);",
+    ]
+    assert same_code(kernel, policy)
+    # A different call, a statement moved out of the if, an extra statement: not the same.
+    assert not same_code(kernel, [t.replace("fpsimd_save_and_flush_cpu_state", "fpsimd_save") for t in policy])
+    assert not same_code(["if (a) {", "x();", "y();", "}"], ["if (a)", "x();", "y();"])
+    assert not same_code(kernel, [*policy, "\tlocal_bh_enable();"])
+    # Braces that decide which if an else belongs to are not dropped.
+    assert not same_code(["if (a) {", "if (b) x();", "} else y();"], ["if (a) if (b) x(); else y();"])
+    # Text that is not a run of statements is compared token by token.
+    assert same_code(["} else {  /* x */"], ["}", "else {"])
+    assert not same_code(["} else {"], ["} else if (a) {"])
+
+
+def test_hunks_show_only_the_lines_a_replacement_changes() -> None:
+    from fpdsl.emit.edits import Edit, Line, Origin, apply_edits
+
+    why = Origin("p.fp", 3, "hook exit")
+    old = "void f(void)\n{\n\ta();\n\t/* the tree's own words */\n\tb();\n\n\tc();\n}\n"
+    new = ["\ta();", "\t/* the policy's words */", "\tb();", "\tlocal_bh_enable();", "\tc();"]
+    edit = Edit("f.c", 2, 7, [Line(t, Origin("p.fp", 10 + i, "x")) for i, t in enumerate(new)], why)
+    change = apply_edits("f.c", old, [edit], context=0)
+    # Only the blank line the call takes the place of, and the call with its
+    # policy line; the tree's comment stays: prose for prose is not a change.
+    rows = [row for h in change.hunks for row in h.rows]
+    assert rows == [("-", "", why), ("+", "\tlocal_bh_enable();", Origin("p.fp", 13, "x"))]
+    assert change.new_text == old.replace("\n\n\tc", "\n\tlocal_bh_enable();\n\tc")
+    # An edit that changes comments only is left out, unless asked for.
+    prose = Edit("f.c", 3, 4, [Line("\t/* the policy's words */", None)], why)
+    assert apply_edits("f.c", old, [prose]).hunks == []
+    kept = apply_edits("f.c", old, [prose], keep_same=True)
+    assert [r[0] for h in kept.hunks for r in h.rows if r[0] != " "] == []  # prose for prose: still the tree's

@@ -21,7 +21,7 @@ class AnchorError(FpdslError):
 
 
 @lru_cache(maxsize=1)
-def _parser() -> Parser:
+def c_parser() -> Parser:
     return Parser(Language(tree_sitter_c.language()))
 
 
@@ -43,7 +43,7 @@ class CFile:
         self.text = text
         self.lines = text.split("\n")
         self._data = text.encode()
-        self.root = _parser().parse(self._data).root_node
+        self.root = c_parser().parse(self._data).root_node
 
     # -- lookups ------------------------------------------------------------
 

@@ -3,7 +3,10 @@ produced it, and the unified-diff hunks they make."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
+
+from fpdsl.emit.ccode import code_tokens, same_code
 
 
 @dataclass(frozen=True)
@@ -72,19 +75,36 @@ class OverlapError(ValueError):
     pass
 
 
-def _trim(old: list[str], e: Edit) -> Edit:
-    """Lines a replacement keeps as they were become context, not -/+."""
-    start, end, lines = e.start, e.end, list(e.lines)
-    while start < end and lines and old[start] == lines[0].text:
-        start, lines = start + 1, lines[1:]
-    while start < end and lines and old[end - 1] == lines[-1].text:
-        end, lines = end - 1, lines[:-1]
-    return Edit(e.path, start, end, lines, e.origin, e.order)
+def _same(old: list[str], e: Edit) -> bool:
+    """The edit changes comments or layout only: the tree already says it."""
+    return same_code(old[e.start : e.end], (line.text for line in e.lines))
 
 
-def apply_edits(path: str, text: str, edits: list[Edit], context: int = 3) -> FileChange:
+def _split(old: list[str], e: Edit) -> list[Edit]:
+    """The parts of a replacement that change lines; lines it keeps as they
+    were become context, not -/+ (a line diff of the replaced range)."""
+    new = [line.text for line in e.lines]
+    matcher = difflib.SequenceMatcher(None, old[e.start : e.end], new, autojunk=False)
+    return [
+        Edit(e.path, e.start + i1, e.start + i2, e.lines[j1:j2], e.origin, e.order)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal" and not (i1 < i2 and _prose(old[e.start + i1 : e.start + i2]) and _prose(new[j1:j2]))
+    ]
+
+
+def _prose(lines: list[str]) -> bool:
+    """Comments and blank lines only. Where the policy's code keeps the
+    tree's, the tree's comments and spacing stay too: a hunk that trades
+    one comment for another is noise to a reviewer."""
+    return not code_tokens(lines)
+
+
+def apply_edits(path: str, text: str, edits: list[Edit], context: int = 3, keep_same: bool = False) -> FileChange:
+    """The file with `edits` made. An edit that changes only comments or
+    layout is left out unless `keep_same`."""
     old = text.split("\n")
-    edits = sorted((_trim(old, e) for e in edits), key=lambda e: (e.start, e.end, e.order))
+    kept = [e for e in edits if keep_same or not _same(old, e)]
+    edits = sorted((part for e in kept for part in _split(old, e)), key=lambda e: (e.start, e.end, e.order))
     for a, b in zip(edits, edits[1:], strict=False):
         if b.start < a.end:
             raise OverlapError(f"{path}: two sites overlap at line {b.start + 1}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.anchors import AnchorError
+from fpdsl.emit.ccode import same_code
 from fpdsl.emit.codegen import TRAP_PRIMITIVES
 from fpdsl.emit.edits import Edit, FileChange, OverlapError, apply_edits
 from fpdsl.emit.sites import Tree
@@ -77,10 +78,12 @@ def _uses(hook: ast.Hook | None, names: tuple[str, ...]) -> bool:
     return False
 
 
-def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target) -> Emission:
+def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target, keep_same: bool = False) -> Emission:
+    """The edits `policy` makes to the tree; `keep_same` keeps edits that
+    change comments or layout only (tests compare the tree's code with them)."""
     _check_versions(policy, target)
     if target.modern:
-        return _plan_modern(policy, Tree(tree_dir), target)
+        return _plan_modern(policy, Tree(tree_dir), target, keep_same)
     base = baseline_policy(target)
     changed = [h for h in HOOKS if _body(policy, h) != _body(base, h)]
     uses_trap = any(_uses(policy.hooks.get(h), TRAP_PRIMITIVES) for h in changed)
@@ -109,32 +112,45 @@ def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target) -> Emission:
     if wiring:
         builder.trap_wiring()
     builder.requirements()
-    _collect(emission, tree, builder.edits)
+    _collect(emission, tree, builder.edits, keep_same)
     return emission
 
 
-def _plan_modern(policy: ResolvedPolicy, tree: Tree, target: T.Target) -> Emission:
-    """6.x: every hook is rendered into its function; nothing is compared
-    with a baseline, so the patch shows the policy's whole code."""
+def _plan_modern(policy: ResolvedPolicy, tree: Tree, target: T.Target, keep_same: bool) -> Emission:
+    """6.x: every hook is rendered into its function and compared with the
+    code already there, not with a baseline policy: a 6.x tree's code
+    depends on its stable release. A hook whose code the tree already has
+    (comments and layout aside) is left out, unless `keep_same`."""
     builder = Sites6(policy, target, tree)
     builder.check_fixed(shape)
-    hooks = [h for h in ("load", "enter", "exit", "put") if h in HOOKS]
-    emission = Emission(policy, target, "", hooks)
-    for hook in hooks:
+    emission = Emission(policy, target, "", [])
+    for hook in ("load", "enter", "exit", "put"):
+        first = len(builder.edits)
         builder.hook(hook)
-    _collect(emission, tree, builder.edits)
+        mine = builder.edits[first:]
+        if keep_same or not all(_unchanged(tree, e) for e in mine):
+            emission.hooks.append(hook)
+        else:
+            del builder.edits[first:]
+    _collect(emission, tree, builder.edits, keep_same)
     return emission
 
 
-def _collect(emission: Emission, tree: Tree, edits: list[Edit]) -> None:
+def _unchanged(tree: Tree, e: Edit) -> bool:
+    return same_code(tree[e.path].text.split("\n")[e.start : e.end], (line.text for line in e.lines))
+
+
+def _collect(emission: Emission, tree: Tree, edits: list[Edit], keep_same: bool = False) -> None:
     by_file: dict[str, list[Edit]] = {}
     for e in edits:
         by_file.setdefault(e.path, []).append(e)
     for rel in sorted(by_file):
         try:
-            emission.changes.append(apply_edits(rel, tree[rel].text, by_file[rel]))
+            change = apply_edits(rel, tree[rel].text, by_file[rel], keep_same=keep_same)
         except OverlapError as exc:
             raise AnchorError(str(exc)) from None
+        if change.hunks:
+            emission.changes.append(change)
 
 
 def _check_versions(policy: ResolvedPolicy, target: T.Target) -> None:
