@@ -351,8 +351,12 @@ def test_softirq_hook_goes_into_kernel_neon_begin(v416: Path, tmp_path: Path) ->
     assert result.exit_code == 0, result.output
     _check_applies(v416, out)
     text = out.read_text()
-    assert " void kernel_neon_begin(void)\n {\n+#ifdef CONFIG_KVM\n+\tif (in_serving_softirq()) {\n" in text
-    assert "+\t\t\tif (vcpu->arch.guest_vfp_loaded) {\n" in text
+    assert (
+        " void kernel_neon_begin(void)\n {\n+#ifdef CONFIG_KVM\n"
+        "+\tif (in_serving_softirq() && kvm_arm_get_running_vcpu()) {\n"
+        "+\t\tstruct kvm_vcpu *vcpu = kvm_arm_get_running_vcpu();\n"
+    ) in text
+    assert "+\t\tif (vcpu->arch.guest_vfp_loaded) {\n" in text
     assert "Verdict: CLEAN." in text
     _golden("softirq_giveback.v4.16.patch", text)
 
@@ -468,3 +472,42 @@ def test_hunks_show_only_the_lines_a_replacement_changes() -> None:
     assert apply_edits("f.c", old, [prose]).hunks == []
     kept = apply_edits("f.c", old, [prose], keep_same=True)
     assert [r[0] for h in kept.hunks for r in h.rows if r[0] != " "] == []  # prose for prose: still the tree's
+
+
+def test_golden_patches_keep_2018_checkpatch_line_rules() -> None:
+    """checkpatch of 2018 warns past 80 columns and on trailing whitespace;
+    no line a golden 2018 patch adds does either (the 6.x patches are run
+    through the real checkpatch.pl in test_emit_kernel.py)."""
+    goldens = sorted(GOLDEN.glob("*.v4.1[68].patch"))
+    assert len(goldens) >= 9
+    for path in goldens:
+        for number, line in enumerate(path.read_text().split("\n"), 1):
+            if line.startswith("+") and not line.startswith("+++"):
+                added = line[1:]
+                assert len(added.expandtabs(8)) <= 80, f"{path.name}:{number}: over 80 columns"
+                assert added == added.rstrip(), f"{path.name}:{number}: trailing whitespace"
+
+
+def test_long_statements_break_kernel_style() -> None:
+    from fpdsl.emit.codegen import _fit
+
+    cond = "\t\tif (local_softirq_pending() && (vcpu->arch.flags & KVM_ARM64_FP_ENABLED)) {"
+    assert _fit(cond, 80) == [
+        "\t\tif (local_softirq_pending() &&",
+        "\t\t    (vcpu->arch.flags & KVM_ARM64_FP_ENABLED)) {",
+    ]
+    assert _fit(cond, 100) == [cond]
+    call = "\t__fpsimd_save_state(&kern_hyp_va(vcpu->arch.host_cpu_context)->gp_regs.fp_regs);"
+    # One argument: break after '(', two tabs in if that fits, else one.
+    assert _fit(call, 80) == [
+        "\t__fpsimd_save_state(",
+        "\t\t&kern_hyp_va(vcpu->arch.host_cpu_context)->gp_regs.fp_regs);",
+    ]
+    bind = "\t\t\tfpsimd_bind_state_to_cpu(&vcpu->arch.ctxt.gp_regs.fp_regs);"
+    assert _fit(bind, 80) == ["\t\t\tfpsimd_bind_state_to_cpu(", "\t\t\t\t\t&vcpu->arch.ctxt.gp_regs.fp_regs);"]
+    # Arguments fill each line, continuations under the first one.
+    args = "\tfoo(first_argument_is_long, second_argument_is_long, third_argument_is_long_too);"
+    assert _fit(args, 80) == [
+        "\tfoo(first_argument_is_long, second_argument_is_long,",
+        "\t    third_argument_is_long_too);",
+    ]

@@ -119,7 +119,8 @@ class Lowering:
         bare = len(then) == 1 and len(orelse) <= 1
         if orelse and len(orelse) != 1:
             bare = False
-        out.append(Line(f"{indent}if ({cond}){'' if bare else ' {'}", origin))
+        head = f"{indent}if ({cond}){'' if bare else ' {'}"
+        out.extend(Line(part, origin) for part in _fit(head, self.width))
         out.extend(then)
         if orelse:
             out.append(Line(f"{indent}else" if bare else f"{indent}}} else {{", origin))
@@ -246,13 +247,47 @@ def _atomic(text: str) -> bool:
 
 
 def _fit(line: str, width: int = WIDTH) -> list[str]:
-    """Break a statement longer than `width` columns after its first '('
-    (kernel style allows a continuation indented further)."""
+    """Break a statement longer than `width` columns, kernel style: after a
+    top-level ',', '&&' or '||' inside its first parenthesis, continuing
+    under the character after that '('; failing that, right after the '(',
+    continuing two tabs further in (one, if two do not fit)."""
     if _columns(line) <= width or "(" not in line:
         return [line]
     indent = line[: len(line) - len(line.lstrip("\t"))]
     cut = line.index("(") + 1
-    return [line[:cut], f"{indent}\t\t{line[cut:]}"]
+    aligned = _aligned(line, cut, width)
+    if aligned is not None:
+        return aligned
+    rest = line[cut:]
+    tries = [[line[:cut], f"{indent}{tabs}{rest}"] for tabs in ("\t\t", "\t")]
+    return next((t for t in tries if _columns(t[1]) <= width), tries[-1])
+
+
+def _aligned(line: str, cut: int, width: int) -> list[str] | None:
+    """`line` broken after top-level separators of the parenthesis opened
+    at `cut` - 1, each continuation aligned with `cut`; None if no break
+    makes every line fit."""
+    pieces, start, depth = [], 0, 0
+    for i in range(cut, len(line)):
+        ch = line[i]
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            break
+        if depth == 0 and (line.startswith(", ", i) or line.startswith((" && ", " || "), i)):
+            end = i + 1 if ch == "," else i + 3
+            pieces.append(line[start:end])
+            start = end + 1  # the space after the separator
+    pieces.append(line[start:])
+    if len(pieces) == 1:
+        return None
+    col = _columns(line[:cut])
+    lead = "\t" * (col // TAB) + " " * (col % TAB)
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        joined = f"{out[-1]} {piece}"
+        out[-1:] = [joined] if _columns(joined) <= width else [out[-1], lead + piece]
+    return out if all(_columns(text) <= width for text in out) else None
 
 
 def _columns(indent: str) -> int:

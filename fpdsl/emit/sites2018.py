@@ -93,12 +93,13 @@ class Sites2018(SiteBuilder):
         why, cf = self._why("softirq"), self.tree[T.FPSIMD_C]
         hook = self._hook("softirq")
         start, _ = cf.declarations_end("kernel_neon_begin")
-        inner = self._render("softirq", hook.body if hook else (), "host", "\t\t\t")
+        inner = self._render("softirq", hook.body if hook else (), "host", "\t\t")
         if not inner:
             return
         wrap = self.lower.env.get_template("common/softirq_hook.c.j2").make_module()
         head, tail = (str(wrap.head()).strip("\n").split("\n"), str(wrap.tail()).strip("\n").split("\n"))
-        lines = [Line(t, why) for t in head] + inner + [Line(t, why) for t in tail]
+        # A blank line after head()'s declaration, as kernel style wants.
+        lines = [Line(t, why) for t in [*head, ""]] + inner + [Line(t, why) for t in tail]
         self._edit(T.FPSIMD_C, start, start, [*lines, Line("", why)], why)
 
     # -- what the hooks need -------------------------------------------------
