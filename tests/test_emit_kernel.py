@@ -152,6 +152,11 @@ def test_host_machinery_v6_behaves_as_the_code_already_there(series: str, reques
         old = _flatten(before, before.function(name).child_by_field_name("body"))
         new = _flatten(after, after.function(name).child_by_field_name("body"))
         assert old == new, f"{name} differs:\n{old}\n{new}"
+    # review recognises a --whole patch and traces its lines to the policy.
+    review = run("review", str(patch), str(ROOT / "policies" / "host_machinery_v6.fp"), "--tree", str(tree))
+    assert review.exit_code == 0, review.output
+    added = [line for line in review.output.split("\n") if line.startswith("+")]
+    assert added and all("# from " in line and "host_machinery_v6.fp:" in line for line in added)
     assert [line for line in result.output.split("\n") if line.startswith("diff --git")] == [
         f"diff --git a/{rel} b/{rel}"
     ]
