@@ -511,3 +511,33 @@ def test_long_statements_break_kernel_style() -> None:
         "\tfoo(first_argument_is_long, second_argument_is_long,",
         "\t    third_argument_is_long_too);",
     ]
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("v6.1", "kernel_neon_busy became fpsimd_context_busy, the host's own claim on the registers"),
+        ("v6.12", "kernel_neon_busy is gone in 6.12: may_use_simd() no longer tests any busy flag"),
+    ],
+)
+def test_kernel_neon_busy_is_refused_for_6x_with_the_reason(target: str, reason: str, tmp_path: Path) -> None:
+    from fpdsl.diagnostics import FpdslError
+    from fpdsl.emit.codegen import Lowering
+    from fpdsl.lang.checker import check_or_raise
+    from fpdsl.lang.loader import load_policy
+
+    path = tmp_path / "busy.fp"
+    path.write_text(
+        'policy busy "kernel_neon_busy from load to put"\nkernel v4.18\n\nhook load {\n    set_kernel_neon_busy()\n}\n'
+    )
+    policy = check_or_raise(load_policy(path))
+    hook = policy.hooks["load"]
+    with pytest.raises(FpdslError) as caught:
+        Lowering(target, str(path)).body(hook, hook.body, "host", "\t", policy.policy.source)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.span.line == 5
+    assert (
+        diagnostic.message
+        == f"set_kernel_neon_busy() cannot be emitted for target {target}: " + diagnostic.message.split(": ", 1)[1]
+    )
+    assert reason in diagnostic.message
