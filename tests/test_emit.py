@@ -536,8 +536,5 @@ def test_kernel_neon_busy_is_refused_for_6x_with_the_reason(target: str, reason:
         Lowering(target, str(path)).body(hook, hook.body, "host", "\t", policy.policy.source)
     (diagnostic,) = caught.value.diagnostics
     assert diagnostic.span.line == 5
-    assert (
-        diagnostic.message
-        == f"set_kernel_neon_busy() cannot be emitted for target {target}: " + diagnostic.message.split(": ", 1)[1]
-    )
+    assert diagnostic.message.startswith(f"set_kernel_neon_busy() cannot be emitted for target {target}: ")
     assert reason in diagnostic.message
