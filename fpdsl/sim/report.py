@@ -40,7 +40,8 @@ def render_exploration(policy: ResolvedPolicy, ex: Exploration, properties: tupl
         + (" (TRUNCATED: raise --max-states)" if ex.truncated else ""),
     ]
     for prop in properties:
-        out.append(f"  {prop:<15} {'holds' if ex.holds(prop) else 'VIOLATED'}   ({PROPERTY_WORDS[prop]})")
+        status = "holds   " if ex.holds(prop) else "VIOLATED"
+        out.append(f"  {prop:<15} {status}  (violated when {PROPERTY_WORDS[prop]})")
     for prop in properties:
         for ce in ex.for_property(prop):
             run = counterexample_run(policy, ex, ce)
