@@ -76,6 +76,30 @@ def test_policy_patch_matches_golden_and_applies(policy: str, tmp_path: Path) ->
     assert tree_digest(tree) == before, "emit-patch must not touch the tree without --apply"
     _check_applies(tree, out)
     _golden(f"{policy}.{layout}.patch", out.read_text())
+    _parses_as_c(tree, out)
+
+
+def _parses_as_c(tree: Path, patch: Path) -> None:
+    """No 2018 tree to compile against: the patched files must at least be
+    C that tree-sitter parses with no more error nodes than before (the
+    stand-ins' kernel macros such as __hyp_text already give some)."""
+    touched = re.findall(r"^\+\+\+ b/(\S+)$", patch.read_text(), re.M)
+    assert touched
+    before = {rel: _syntax_errors((tree / rel).read_bytes()) for rel in touched}
+    subprocess.run(["git", "apply", str(patch)], cwd=tree, check=True, capture_output=True)
+    for rel in touched:
+        assert _syntax_errors((tree / rel).read_bytes()) <= before[rel], f"{rel}: the patch adds a C syntax error"
+
+
+def _syntax_errors(source: bytes) -> int:
+    from fpdsl.emit.anchors import c_parser
+
+    stack, count = [c_parser().parse(source).root_node], 0
+    while stack:
+        node = stack.pop()
+        count += node.type == "ERROR" or node.is_missing
+        stack.extend(node.children)
+    return count
 
 
 @pytest.mark.parametrize("policy", sorted(BASELINES))
