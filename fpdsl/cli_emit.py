@@ -128,6 +128,13 @@ def emit_patch_cmd(
     author = _signoff(signoff)
     when = _date(date, policy)
     check = None if no_verify else verify(resolved, workload)
+    if check is not None and check.first_failure:
+        # Emitting a broken policy is legitimate (a diff to discuss), but say so.
+        click.echo(
+            f"warning: {resolved.name} is {check.verdict} at {check.bound}; the commit message says so "
+            f"(first counterexample, {check.first_failure}; `fpdsl simulate {policy}` shows the trace)",
+            err=True,
+        )
     subject = f"KVM: arm64: Switch FPSIMD context handling to {resolved.name}"
     body = commit_body(emission, check)
     if verify_tree:

@@ -120,10 +120,12 @@ def test_v416_policies_are_refused_for_v418_with_the_reason(v418: Path, tmp_path
     assert not out.exists()
 
 
-def test_emission_is_deterministic(v416: Path) -> None:
-    a = emit("bh_disable_variant", v416).output
-    b = emit("bh_disable_variant", v416).output
-    assert a == b and a.startswith("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n")
+def test_emission_is_deterministic(v416: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.patch", tmp_path / "b.patch"
+    assert emit("bh_disable_variant", v416, "-o", str(a)).exit_code == 0
+    assert emit("bh_disable_variant", v416, "-o", str(b)).exit_code == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_text().startswith("From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001\n")
 
 
 def _statements(lines: list[str]) -> list[str]:
@@ -562,3 +564,14 @@ def test_kernel_neon_busy_is_refused_for_6x_with_the_reason(target: str, reason:
     assert diagnostic.span.line == 5
     assert diagnostic.message.startswith(f"set_kernel_neon_busy() cannot be emitted for target {target}: ")
     assert reason in diagnostic.message
+
+
+def test_emitting_a_violated_policy_warns_but_writes(v416: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lazy.patch"
+    result = emit("lazy_until_put", v416, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("warning: lazy_until_put is VIOLATED at 1 CPU, 1 competing task,")
+    assert "lost-state: the guest reads K#2 from the FPSIMD registers" in result.output
+    assert "Verdict: VIOLATED." in out.read_text()
+    clean = emit("neon_busy", v416, "-o", str(tmp_path / "busy.patch"))
+    assert clean.exit_code == 0 and clean.output == ""
