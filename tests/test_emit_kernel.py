@@ -31,7 +31,13 @@ REFUSED = {
     "no_softirq_no_preempt": "sve_flush_cpu_state() exists until v4.16",
     "host_machinery": "the 6.x hyp never saves host state, so there is no FP_HOST",
 }
+HOST_MACHINERY_V6 = ROOT / "policies" / "host_machinery_v6.fp"
 FUNCTIONS = ("kvm_arch_vcpu_load_fp", "kvm_arch_vcpu_ctxflush_fp", "kvm_arch_vcpu_ctxsync_fp", "kvm_arch_vcpu_put_fp")
+
+
+def _emit_v6(tree: Path, *extra: str):
+    """emit-patch host_machinery_v6 (no explorer run for the message)."""
+    return run("emit-patch", str(HOST_MACHINERY_V6), "--tree", str(tree), *FIXED, "--no-verify", *extra)
 
 
 @pytest.fixture(params=["6.1", "6.12"])
@@ -123,24 +129,14 @@ def test_host_machinery_v6_behaves_as_the_code_already_there(series: str, reques
     work.mkdir()
     rel = "arch/arm64/kvm/fpsimd.c"
     original = (tree / rel).read_text()
-    result = run(
-        "emit-patch", str(ROOT / "policies" / "host_machinery_v6.fp"), "--tree", str(tree), *FIXED, "--no-verify"
-    )
+    result = _emit_v6(tree)
     assert result.exit_code == 0, result.output
     assert result.output == (
         f"host_machinery_v6: nothing to emit: the v{series} tree already implements every hook "
         "(its code is the policy's, statement for statement; only comments would change)\n"
     )
     # The check the generator made, made again here on the whole patch.
-    result = run(
-        "emit-patch",
-        str(ROOT / "policies" / "host_machinery_v6.fp"),
-        "--tree",
-        str(tree),
-        *FIXED,
-        "--no-verify",
-        "--whole",
-    )
+    result = _emit_v6(tree, "--whole")
     assert result.exit_code == 0, result.output
     patch = work / "p.patch"
     patch.write_text(result.output)
@@ -153,7 +149,7 @@ def test_host_machinery_v6_behaves_as_the_code_already_there(series: str, reques
         new = _flatten(after, after.function(name).child_by_field_name("body"))
         assert old == new, f"{name} differs:\n{old}\n{new}"
     # review recognises a --whole patch and traces its lines to the policy.
-    review = run("review", str(patch), str(ROOT / "policies" / "host_machinery_v6.fp"), "--tree", str(tree))
+    review = run("review", str(patch), str(HOST_MACHINERY_V6), "--tree", str(tree))
     assert review.exit_code == 0, review.output
     added = [line for line in review.output.split("\n") if line.startswith("+")]
     assert added and all("# from " in line and "host_machinery_v6.fp:" in line for line in added)
@@ -174,17 +170,7 @@ def test_broken_template_is_caught_by_verify_with_the_compiler_error(
     prims.write_text(text.replace("clear_thread_flag({{ flag }});", broken, 1))
     monkeypatch.setenv("FPDSL_TEMPLATES", str(templates))
     out = tmp_path / "broken.patch"
-    result = run(
-        "emit-patch",
-        str(ROOT / "policies" / "host_machinery_v6.fp"),
-        "--tree",
-        str(kernel_6_1),
-        *FIXED,
-        "--no-verify",
-        "--verify",
-        "-o",
-        str(out),
-    )
+    result = _emit_v6(kernel_6_1, "--verify", "-o", str(out))
     assert result.exit_code == 1, result.output
     assert "[FAIL] compile arch/arm64/kvm/fpsimd.o" in result.output
     assert "implicit declaration of function 'fpdsl_undeclared_helper'" in result.output

@@ -75,8 +75,9 @@ class OverlapError(ValueError):
     pass
 
 
-def _same(old: list[str], e: Edit) -> bool:
-    """The edit changes comments or layout only: the tree already says it."""
+def same_code_edit(old: list[str], e: Edit) -> bool:
+    """The edit changes comments or layout only: the tree (lines `old`)
+    already says it."""
     return same_code(old[e.start : e.end], (line.text for line in e.lines))
 
 
@@ -103,7 +104,7 @@ def apply_edits(path: str, text: str, edits: list[Edit], context: int = 3, keep_
     """The file with `edits` made. An edit that changes only comments or
     layout is left out unless `keep_same`."""
     old = text.split("\n")
-    kept = [e for e in edits if keep_same or not _same(old, e)]
+    kept = [e for e in edits if keep_same or not same_code_edit(old, e)]
     edits = sorted((part for e in kept for part in _split(old, e)), key=lambda e: (e.start, e.end, e.order))
     for a, b in zip(edits, edits[1:], strict=False):
         if b.start < a.end:

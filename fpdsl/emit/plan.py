@@ -11,9 +11,8 @@ from pathlib import Path
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.anchors import AnchorError
-from fpdsl.emit.ccode import same_code
 from fpdsl.emit.codegen import TRAP_PRIMITIVES
-from fpdsl.emit.edits import Edit, FileChange, OverlapError, apply_edits
+from fpdsl.emit.edits import Edit, FileChange, OverlapError, apply_edits, same_code_edit
 from fpdsl.emit.sites import Tree
 from fpdsl.emit.sites6 import Sites6
 from fpdsl.emit.sites2018 import Sites2018
@@ -128,16 +127,12 @@ def _plan_modern(policy: ResolvedPolicy, tree: Tree, target: T.Target, keep_same
         first = len(builder.edits)
         builder.hook(hook)
         mine = builder.edits[first:]
-        if keep_same or not all(_unchanged(tree, e) for e in mine):
+        if keep_same or not all(same_code_edit(tree[e.path].text.split("\n"), e) for e in mine):
             emission.hooks.append(hook)
         else:
             del builder.edits[first:]
     _collect(emission, tree, builder.edits, keep_same)
     return emission
-
-
-def _unchanged(tree: Tree, e: Edit) -> bool:
-    return same_code(tree[e.path].text.split("\n")[e.start : e.end], (line.text for line in e.lines))
 
 
 def _collect(emission: Emission, tree: Tree, edits: list[Edit], keep_same: bool = False) -> None:
