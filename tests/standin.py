@@ -269,35 +269,15 @@ KVM_FPSIMD_C = """// SPDX-License-Identifier: GPL-2.0-only
 
 
 def layout(name: str) -> dict[str, str]:
-    """The stand-in files of a layout: "v4.16" or "v4.18"."""
-    if name == "v4.16":
-        return {
-            "Makefile": MAKEFILE.format(patchlevel=16),
-            "virt/kvm/arm/arm.c": ARM_C_HEAD
-            + ARM_C_LOAD_416
-            + ARM_C_RUN.replace("{flush}", FLUSH_416).replace("{ctxsync}", ""),
-            "arch/arm64/kvm/hyp/switch.c": SWITCH_C_416,
-            "arch/arm64/kernel/fpsimd.c": FPSIMD_C,
-            "arch/arm64/include/asm/fpsimd.h": FPSIMD_H,
-            "arch/arm64/include/asm/kvm_host.h": KVM_HOST_H.replace("{arch_extra}\n", "").replace("{defines}", ""),
-        }
-    if name == "v4.18":
-        return {
-            "Makefile": MAKEFILE.format(patchlevel=18),
-            "virt/kvm/arm/arm.c": ARM_C_HEAD
-            + ARM_C_LOAD_418
-            + ARM_C_RUN.replace("{flush}", "").replace("{ctxsync}", CTXSYNC_418),
-            "arch/arm64/kvm/hyp/switch.c": SWITCH_C_418,
-            "arch/arm64/kvm/fpsimd.c": KVM_FPSIMD_C,
-            "arch/arm64/kernel/fpsimd.c": FPSIMD_C,
-            "arch/arm64/include/asm/fpsimd.h": FPSIMD_H,
-            "arch/arm64/include/asm/kvm_host.h": KVM_HOST_H.replace(
-                "{arch_extra}", "\tu64 flags;\n\tstruct user_fpsimd_state *host_fpsimd_state;"
-            ).replace(
-                "{defines}", "\n#define KVM_ARM64_FP_ENABLED\t\t(1 << 1)\n#define KVM_ARM64_FP_HOST\t\t(1 << 2)\n"
-            ),
-        }
-    raise ValueError(name)
+    """The stand-in files of a layout: "v4.16", "v4.17" or "v4.18" (each
+    layout's files live in standin<NNN>.py)."""
+    import importlib
+
+    try:
+        module = importlib.import_module("standin" + name.replace("v", "").replace(".", ""))
+    except ModuleNotFoundError:
+        raise ValueError(name) from None
+    return module.files()
 
 
 def write_tree(root: Path, name: str, *, git: bool = False) -> Path:

@@ -15,7 +15,8 @@ from fpdsl.emit.codegen import TRAP_PRIMITIVES
 from fpdsl.emit.edits import Edit, FileChange, OverlapError, apply_edits, same_code_edit
 from fpdsl.emit.sites import Tree
 from fpdsl.emit.sites6 import Sites6
-from fpdsl.emit.sites2018 import Sites2018
+from fpdsl.emit.sites416 import Sites416
+from fpdsl.emit.sites418 import Sites418
 from fpdsl.lang import ast
 from fpdsl.lang.checker import check_or_raise
 from fpdsl.lang.loader import ResolvedPolicy, load_policy
@@ -105,7 +106,7 @@ def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target, keep_same: bo
     if not changed:
         return emission
     tree = Tree(tree_dir)
-    builder = Sites2018(policy, target, tree)
+    builder = (Sites418 if target.name == "v4.18" else Sites416)(policy, target, tree)
     for hook in changed:
         builder.hook(hook)
     if wiring:
