@@ -19,13 +19,15 @@ from fpdsl.model.records import PROPERTIES
 def bound_options(f):
     # A bound with no CPU, no KVM_RUN call or no guest exit explores nothing
     # of KVM and would report a vacuous CLEAN.
-    for name, least, text in (
-        ("exits", 1, "guest exits per KVM_RUN"),
-        ("runs", 1, "KVM_RUN calls"),
-        ("tasks", 0, "competing tasks"),
-        ("cpus", 1, "CPUs"),
+    from fpdsl.sim.scenario import BOUND_LIMITS
+
+    for name, text in (
+        ("exits", "guest exits per KVM_RUN"),
+        ("runs", "KVM_RUN calls"),
+        ("tasks", "competing tasks"),
+        ("cpus", "CPUs"),
     ):
-        kind = click.IntRange(least, 8)
+        kind = click.IntRange(*BOUND_LIMITS[name])
         f = click.option(f"--{name}", type=kind, default=DEFAULT_BOUND[name], show_default=True, help=text)(f)
     return f
 

@@ -18,7 +18,11 @@ def _load_checked(path: str) -> ResolvedPolicy:
 def _policy_files(paths: tuple[str, ...]) -> list[str]:
     files: list[str] = []
     for p in paths:
-        if Path(p).is_dir():
+        try:
+            is_dir = Path(p).is_dir()
+        except OSError as exc:
+            raise UsageError(f"{p[:80]}...: {exc.strerror or exc}") from None
+        if is_dir:
             found = sorted(str(f) for f in Path(p).glob("*.fp"))
             if not found:
                 raise UsageError(f"{p}: no .fp policy files in this directory")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import click
 import numpy as np
@@ -11,7 +12,7 @@ from fpdsl.cli_common import DEFAULT_BOUND, _load_checked, _policy_files
 from fpdsl.diagnostics import UsageError
 from fpdsl.stats.chain import COST_METRICS, CostResult, exact_costs
 from fpdsl.stats.montecarlo import sampled_costs
-from fpdsl.stats.profile import PARAMS, load_profile
+from fpdsl.stats.profile import PARAMS, load_profile, profile_problem
 
 
 def _costs(policy, profile, method: str, exits: int, seed: int) -> CostResult:
@@ -37,7 +38,10 @@ method_option = click.option(
 exits_option = click.option(
     "--exits", "mc_exits", default=1_000_000, show_default=True, help="Monte Carlo: guest exits"
 )
-seed_option = click.option("--seed", default=1, show_default=True, help="Monte Carlo: random seed")
+seed_option = click.option(
+    "--seed", default=1, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Monte Carlo: random seed"
+)
+MAX_SWEEP_POINTS = 200
 
 
 @click.command("stats")
@@ -68,10 +72,15 @@ def _parse_sweep(text: str) -> tuple[str, np.ndarray]:
         name, rng = text.split("=", 1)
         a, b, n = rng.split(":")
         lo, hi, count = float(a), float(b), int(n)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or not 1 <= count <= MAX_SWEEP_POINTS:
+            raise ValueError
         # geometric spacing when the range spans more than a decade
         values = np.geomspace(lo, hi, count) if 0 < lo and hi / lo > 10 else np.linspace(lo, hi, count)
     except ValueError:
-        raise UsageError(f"--sweep {text!r}: expected PARAM=START:STOP:COUNT, e.g. exit_to_user=0.001:0.3:12") from None
+        raise UsageError(
+            f"--sweep {text!r}: expected PARAM=START:STOP:COUNT with finite START and STOP and "
+            f"1 <= COUNT <= {MAX_SWEEP_POINTS}, e.g. exit_to_user=0.001:0.3:12"
+        ) from None
     if name not in PARAMS:
         raise UsageError(f"--sweep: unknown parameter '{name}'; known: {', '.join(PARAMS)}")
     return name, values
@@ -101,11 +110,16 @@ def compare_cmd(policies, workload, method, mc_exits, seed, as_json, markdown, s
         if not plot:
             raise UsageError("--sweep needs --plot FILE")
         param, values = _parse_sweep(sweep)
+        points = [profile.with_param(param, float(v)) for v in values]
+        for v, point in zip(values, points, strict=True):
+            problem = profile_problem(point)
+            if problem:
+                raise UsageError(f"--sweep: at {param}={float(v):g} the profile {profile.name} is invalid: {problem}")
         series = {}
         for pol in resolved:
             series[pol.name] = [
-                (float(v), _costs(pol, profile.with_param(param, float(v)), method, mc_exits, seed).per_run[metric])
-                for v in values
+                (float(v), _costs(pol, point, method, mc_exits, seed).per_run[metric])
+                for v, point in zip(values, points, strict=True)
             ]
         sweep_plot(series, param, metric, f"{metric} per KVM_RUN vs {param} ({profile.name})", plot)
         if as_json:

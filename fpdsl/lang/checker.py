@@ -82,6 +82,27 @@ class _Checker:
                 hooks[hook.name] = hook
             self.check_body(hook.body, src)
 
+    def check_flag_spellings(self) -> None:
+        """Flags that differ only in case name one thing wherever a flag
+        becomes an identifier (C fields are lower case), so they are
+        refused, across a policy and its bases too."""
+        first: dict[str, tuple[ast.FlagDecl, ast.Policy]] = {}
+        for policy in reversed(self.resolved.chain):  # the base's declaration comes first
+            for flag in policy.flags:
+                key = flag.name.casefold()
+                if key not in first:
+                    first[key] = (flag, policy)
+                    continue
+                other, where = first[key]
+                if other.name != flag.name:
+                    at = f"{where.source.path}:{other.span.line}"
+                    self.error(
+                        f"flag '{flag.name}' differs from flag '{other.name}' ({at}) only in case",
+                        flag.span,
+                        "flags become C identifiers, where the two would be one: rename one of them",
+                        policy.source,
+                    )
+
     # ---- statements and expressions ---------------------------------------
 
     def check_body(self, body: tuple[ast.Stmt, ...], src) -> None:
@@ -308,6 +329,7 @@ def check(resolved: ResolvedPolicy) -> list[Diagnostic]:
     checker = _Checker(resolved)
     for policy in resolved.chain:
         checker.check_policy(policy)
+    checker.check_flag_spellings()
     if not checker.diags:
         checker.check_balance()
     return checker.diags

@@ -10,6 +10,7 @@ from fpdsl.diagnostics import Diagnostic, FpdslError, did_you_mean, read_source
 from fpdsl.lang import ast
 from fpdsl.lang.parser import parse_policy
 from fpdsl.lang.vocabulary import DEFAULT_KERNEL
+from fpdsl.resources import resource_dir
 
 
 @dataclass
@@ -45,7 +46,9 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
     # Bases are looked up beside the policy as the user named it, so that they
     # are shown as `policies/eager.fp` rather than by an absolute path; then
     # beside the file it links to, if it is a symbolic link.
+    # Last, the shipped policies: a library any policy may extend.
     dirs = list(dict.fromkeys([Path(path).parent, Path(path).resolve().parent])) + list(search or [])
+    dirs.append(resource_dir("policies"))
     while True:
         for hook in current.hooks:
             object.__setattr__(hook, "policy", current.source.path)
@@ -64,14 +67,16 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
             raise FpdslError(Diagnostic(f"'extends' cycle: {cycle}", current.extends_span, current.source, hint))
         base_path = _find_base(base_name, dirs)
         if base_path is None:
-            known = sorted(p.stem for d in dirs if d.is_dir() for p in d.glob("*.fp"))
+            known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.fp")})
             guess = did_you_mean(base_name, known)
             raise FpdslError(
                 Diagnostic(
                     f"unknown base policy '{base_name}'",
                     current.extends_span,
                     current.source,
-                    f"did you mean '{guess}'?" if guess else f"expected a file {base_name}.fp beside this policy",
+                    f"did you mean '{guess}'?"
+                    if guess
+                    else f"expected a file {base_name}.fp beside this policy or among the shipped policies",
                 )
             )
         base = parse_policy(read_source(base_path))
@@ -92,8 +97,11 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
 def _find_base(name: str, dirs: list[Path]) -> Path | None:
     for d in dirs:
         candidate = d / f"{name}.fp"
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a name too long for the file system is no base
+            continue
     return None
 
 

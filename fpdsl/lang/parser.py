@@ -12,6 +12,7 @@ from lark.lexer import PatternRE, PatternStr, TerminalDef
 
 from fpdsl.diagnostics import Diagnostic, FpdslError, Source, Span
 from fpdsl.lang import ast
+from fpdsl.lang.text_rules import check_text
 from fpdsl.lang.vocabulary import PREDICATES, PRIMITIVES
 from fpdsl.resources import resource_dir
 
@@ -195,6 +196,7 @@ def parse_policy(source: Source) -> ast.Policy:
     except UnexpectedInput as exc:
         raise FpdslError(_translate(exc, source)) from None
     _check_nesting(tree, source)
+    check_text(tree, source)
     header, *rest = tree.children
     name, desc, kernel, extends = _ToAst().transform(header)
     body = [_ToAst().transform(c) for c in rest]

@@ -37,6 +37,12 @@ class Scenario:
     steps: list[ScenarioStep] = field(default_factory=list)
 
 
+# The least and most of each bound on the command line: fewer explores
+# nothing of KVM, more does not fit in memory. A scenario replays one script,
+# so it may count more exits and runs (the CPUs and tasks still size the state).
+BOUND_LIMITS = {"exits": (1, 8), "runs": (1, 8), "tasks": (0, 8), "cpus": (1, 8)}
+SCENARIO_LIMITS = {**BOUND_LIMITS, "exits": (1, 256), "runs": (1, 64)}
+
 _HEADER = re.compile(r'^scenario\s+([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]*)"\s*$')
 _BOUND = re.compile(r"^(cpus|tasks|runs|exits)\s+(\d+)\s*$")
 _EVENT = re.compile(r"^[A-Za-z0-9_:]+$")
@@ -59,7 +65,18 @@ def parse_scenario(source: Source) -> Scenario:
             continue
         m = _BOUND.match(text)
         if m:
-            scenario.bounds[m.group(1)] = int(m.group(2))
+            name, value = m.group(1), int(m.group(2))
+            least, most = SCENARIO_LIMITS[name]
+            if not least <= value <= most:
+                col = raw.index(m.group(2)) + 1
+                raise FpdslError(
+                    Diagnostic(
+                        f"{name} {value} is out of range: {name} must be between {least} and {most}",
+                        Span(number, col, number, col + len(m.group(2))),
+                        source,
+                    )
+                )
+            scenario.bounds[name] = value
             continue
         if not _EVENT.match(text):
             col = raw.index(text[0]) + 1

@@ -20,6 +20,7 @@ A profile is a TOML file:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -79,6 +80,8 @@ def parse_profile(source: Source) -> Profile:
         data = tomllib.loads(source.text)
     except tomllib.TOMLDecodeError as exc:
         raise FpdslError(Diagnostic(f"not a valid profile (TOML): {exc}", None, source)) from None
+    except RecursionError:
+        raise FpdslError(Diagnostic("not a valid profile: arrays or tables nested too deeply", None, source)) from None
     values: dict[str, float] = {}
     for section, table in data.items():
         if section in ("name", "description"):
@@ -100,10 +103,6 @@ def parse_profile(source: Source) -> Profile:
     missing = [k for k in ("exit_to_user", "preempt") if k not in values]
     if missing:
         raise FpdslError(Diagnostic("profile lacks " + ", ".join(missing), None, source))
-    if values["exit_to_user"] <= 0:
-        raise FpdslError(Diagnostic("exit.to_user must be positive: every KVM_RUN must end", None, source))
-    if values["exit_to_user"] + values["preempt"] > 1:
-        raise FpdslError(Diagnostic("exit.to_user + exit.preempt exceed 1", None, source))
     profile = Profile(
         name=str(data.get("name", Path(source.path).stem)),
         description=str(data.get("description", "")),
@@ -118,7 +117,28 @@ def parse_profile(source: Source) -> Profile:
         if "guest_fp" in values:
             raise FpdslError(Diagnostic("give guest.fp or guest.fp_per_interval, not both", None, source))
         profile = profile.with_param("guest_fp_per_interval", values["guest_fp_per_interval"])
+    problem = profile_problem(profile)
+    if problem:
+        raise FpdslError(Diagnostic(problem, None, source))
     return profile
+
+
+def profile_problem(profile: Profile) -> str | None:
+    """Why `profile` is not a workload the cost model can run, or None: a
+    loaded profile and every point of a sweep pass this same test."""
+    for name in PARAMS:
+        value = getattr(profile, name)
+        if value is None:
+            continue
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            return f"{name} must be a probability between 0 and 1, got {value!r}"
+    if profile.exit_to_user <= 0:
+        return "exit.to_user (exit_to_user) must be positive: every KVM_RUN must end"
+    if profile.exit_to_user + profile.preempt > 1:
+        return "exit.to_user + exit.preempt exceed 1"
+    if profile.guest_fp_per_interval is not None and profile.guest_fp_per_interval >= 1:
+        return "guest.fp_per_interval must be below 1: no interval can be certain to use FP"
+    return None
 
 
 def builtin_profiles() -> dict[str, Path]:

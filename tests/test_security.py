@@ -1,0 +1,217 @@
+"""Untrusted input: policy text that would leave its C comment or mail
+line, inputs that are not regular files, bounds and sweeps out of range,
+and output files written whole, through symlinks, with a normal mode."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run
+
+from fpdsl.diagnostics import UsageError
+from fpdsl.fsutil import atomic_write, write_all
+
+
+def _policy(tmp_path: Path, text: str, name: str = "p.fp") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+HEAD = 'policy p "d"\n'
+
+
+@pytest.mark.parametrize(
+    ("comment", "column", "what"),
+    [
+        ('## harmless */ panic("injected"); /* still a comment?', 17, "'*/'"),
+        ("## opens /* a nested comment", 14, "'/*'"),
+        ("## one\rtwo", 11, "U+000D"),
+        ("## bell \x07 here", 13, "U+0007"),
+        ("## hidden \u202e override", 15, "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ("## zero\u200bwidth", 12, "U+200B ZERO WIDTH SPACE"),
+    ],
+)
+def test_doc_comment_that_could_leave_its_c_comment_is_refused(
+    tmp_path: Path, comment: str, column: int, what: str
+) -> None:
+    path = _policy(tmp_path, HEAD + f"hook load {{\n    {comment}\n    pass\n}}\n")
+    r = run("check", str(path))
+    assert r.exit_code == 1
+    assert f"{path}:3:{column}: error:" in r.output
+    assert what in r.output
+
+
+def test_plain_comments_and_tabs_in_doc_comments_stay_allowed(tmp_path: Path) -> None:
+    path = _policy(tmp_path, HEAD + "# anything */ here /*\nhook load {\n    ## a\ttab\n    pass\n}\n")
+    assert run("check", str(path)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("description", "column", "what"),
+    [("a\u202eb", 12, "U+202E"), ("tab\there", 14, "U+0009"), ("x" * 121, 131, "121 characters")],
+    ids=["bidi", "tab", "too-long"],
+)
+def test_description_must_be_one_visible_line(tmp_path: Path, description: str, column: int, what: str) -> None:
+    path = _policy(tmp_path, f'policy p "{description}"\n')
+    r = run("check", str(path))
+    assert r.exit_code == 1
+    assert f"{path}:1:{column}: error:" in r.output
+    assert what in r.output
+
+
+def test_flags_differing_only_in_case_are_refused_across_bases(tmp_path: Path) -> None:
+    (tmp_path / "base.fp").write_text('policy base "b"\nflag SAVED\n')
+    path = _policy(tmp_path, 'policy p "d"\nextends base\nflag saved\n')
+    r = run("check", str(path))
+    assert r.exit_code == 1
+    assert f"{path}:3:6: error: flag 'saved' differs from flag 'SAVED' ({tmp_path / 'base.fp'}:2) only in case" in (
+        r.output
+    )
+
+
+def test_shipped_policies_are_a_library_extends_finds(tmp_path: Path) -> None:
+    path = _policy(tmp_path, 'policy mine "d"\nextends host_machinery\n')
+    assert run("check", str(path)).exit_code == 0
+
+
+@pytest.mark.parametrize("command", ["check", "simulate"])
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path, command: str) -> None:
+    fifo = tmp_path / "policy.fp"
+    os.mkfifo(fifo)
+    r = run(command, str(fifo))
+    assert r.exit_code == 2
+    assert "is a FIFO, not a regular file" in r.output
+
+
+def test_fifo_scenario_and_profile_and_device_are_refused(tmp_path: Path) -> None:
+    fifo = tmp_path / "in"
+    os.mkfifo(fifo)
+    policy = str(ROOT / "policies" / "eager.fp")
+    r = run("simulate", policy, "--scenario", str(fifo))
+    assert (r.exit_code, "is a FIFO" in r.output) == (2, True)
+    r = run("stats", policy, "--workload", str(fifo))
+    assert (r.exit_code, "is a FIFO" in r.output) == (2, True)
+    r = run("check", "/dev/zero")
+    assert (r.exit_code, "is a device or socket" in r.output) == (2, True)
+
+
+def test_names_too_long_for_the_file_system_are_diagnostics(tmp_path: Path) -> None:
+    r = run("check", str(tmp_path / ("a" * 300 + ".fp")))
+    assert r.exit_code == 2 and "File name too long" in r.output and "internal error" not in r.output
+    path = _policy(tmp_path, 'policy p "d"\nextends ' + "b" * 300 + "\n")
+    r = run("check", str(path))
+    assert r.exit_code == 1 and f"{path}:2:9: error: unknown base policy" in r.output
+
+
+def test_scenario_bounds_are_range_checked(tmp_path: Path) -> None:
+    policy = str(ROOT / "policies" / "eager.fp")
+    for line, col, message in (("cpus 0", 6, "cpus 0 is out of range"), ("tasks 99999999", 7, "tasks 99999999")):
+        scn = tmp_path / "s.scn"
+        scn.write_text(f'scenario s "d"\n{line}\nA:ioctl\n')
+        r = run("simulate", policy, "--scenario", str(scn))
+        assert r.exit_code == 1
+        assert f"{scn}:2:{col}: error: {message}" in r.output
+
+
+def test_deeply_nested_toml_is_a_diagnostic(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    r = run("stats", str(ROOT / "policies" / "eager.fp"), "--workload", str(deep))
+    assert r.exit_code == 1 and "nested too deeply" in r.output
+
+
+@pytest.mark.parametrize(
+    ("sweep", "message"),
+    [
+        ("exit_to_user=-1:2:3", "at exit_to_user=-1 the profile seed_2018 is invalid"),
+        ("exit_to_user=0:0.5:5", "must be positive"),
+        ("exit_to_user=0.1:0.2:0", "1 <= COUNT <= 200"),
+        ("exit_to_user=0.1:0.2:10000000", "1 <= COUNT <= 200"),
+        ("exit_to_user=nan:0.2:3", "finite START and STOP"),
+        ("exit_to_user=0.1:inf:3", "finite START and STOP"),
+        ("preempt=0.5:0.999:3", "exceed 1"),
+    ],
+)
+def test_every_sweep_point_is_a_valid_profile(tmp_path: Path, sweep: str, message: str) -> None:
+    out = tmp_path / "plot.png"
+    r = run(
+        "compare",
+        str(ROOT / "policies" / "eager.fp"),
+        "--workload",
+        "seed_2018",
+        "--sweep",
+        sweep,
+        "--metric",
+        "host_saves",
+        "--plot",
+        str(out),
+    )
+    assert r.exit_code == 2
+    assert message in r.output
+    assert not out.exists()
+
+
+def test_negative_seed_is_a_usage_error() -> None:
+    r = run("stats", str(ROOT / "policies" / "eager.fp"), "--workload", "seed_2018", "--seed", "-1")
+    assert r.exit_code == 2 and "internal error" not in r.output
+
+
+def test_written_files_get_the_umask_mode_or_keep_their_own(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "new.txt", "x")
+        assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644
+        kept = tmp_path / "kept.txt"
+        kept.write_text("old")
+        kept.chmod(0o640)
+        atomic_write(kept, "new")
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "new"
+    finally:
+        os.umask(old)
+
+
+def test_a_symlink_is_written_through(tmp_path: Path) -> None:
+    target = tmp_path / "real.patch"
+    target.write_text("old")
+    link = tmp_path / "link.patch"
+    link.symlink_to(target)
+    atomic_write(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+
+@pytest.mark.parametrize("kind", ["directory", "trailing slash", "under a file", "device"])
+def test_outputs_that_are_not_files_are_refused(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "file").write_text("x")
+    path = {
+        "directory": str(tmp_path),
+        "trailing slash": str(tmp_path / "newdir") + "/",
+        "under a file": str(tmp_path / "file" / "child"),
+        "device": "/dev/null",
+    }[kind]
+    with pytest.raises(UsageError):
+        atomic_write(path, "x")
+    assert not (tmp_path / "newdir").exists()
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_write_all_writes_nothing_when_one_file_cannot_be_written(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        # root ignores directory permissions: make the second target impossible instead.
+        blocked = tmp_path / "blocker"
+        blocked.write_text("a file where a directory is wanted")
+        second = blocked / "b.txt"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        second = ro / "b.txt"
+    first = tmp_path / "a.txt"
+    first.write_text("before")
+    with pytest.raises(UsageError):
+        write_all({first: "after", second: "x"})
+    assert first.read_text() == "before"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
