@@ -68,6 +68,7 @@ class Lowering:
         self.blocks = self.env.get_template("common/c_block.c.j2").make_module()
         self.needs = Needs()
         self._source = None
+        self._hook: ast.Hook | None = None
         # checkpatch's limit: 80 columns in 2018, 100 since 5.7.
         self.width = 100 if target.startswith("v6") else WIDTH
 
@@ -194,7 +195,7 @@ class Lowering:
         width = self.width - _columns(indent) - 3
         lines = _rewrap(doc, width)
         text = str(self.blocks.comment(lines)).split("\n")
-        path = self._hook.policy or self.path
+        path = (self._hook.policy if self._hook is not None else None) or self.path
         out = []
         for i, t in enumerate(text):
             # The opening "/*" line maps to the first comment line, the body

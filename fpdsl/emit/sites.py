@@ -64,6 +64,7 @@ class SiteBuilder:
         if hook is None:
             return []
         src = self.sources.get(hook.policy, self.policy.policy.source)
+        self.lower._hook = hook  # the hook's own comment comes before its body
         lines = self.lower.comment(hook.doc, indent, hook.span.line - len(hook.doc)) if hook.doc else []
         return lines + self.lower.body(hook, stmts, context, indent, src)
 
