@@ -11,6 +11,17 @@ its own, so that no write reaches the tree through a link. Both are cheap
 to make and to remove (a deep copy is not: its deletion alone takes long on
 a file system mounted with `discard`).
 
+2018 trees (v4.15-v4.20) differ from 6.x: KVM's arm.c is virt/kvm/arm/arm.c,
+built from arch/arm64/kvm/Makefile, so the default objects are kbuild
+directories (`arch/arm64/kvm/`); their host tool dtc needs
+`HOSTCFLAGS=-fcommon` with gcc >= 10 (detected from the tree); and their KVM
+is also built for 32-bit ARM, which `arm32=True` checks in a second scratch
+copy configured for ARCH=arm, counting only C errors the patch adds (today's
+binutils rejects the old arm32 KVM assembly, patched or not).
+
+A patch series (several mails) is applied in order, each mail checked by
+checkpatch, and built once.
+
 The report is the same text for the same inputs; only the timings vary and
 they are not part of `render()` unless asked for.
 """
@@ -19,11 +30,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +44,6 @@ from fpdsl.diagnostics import UsageError
 
 TIMEOUT = 3600  # seconds for any one step
 JOBS = "-j2"
-# kbuild's progress lines ("  CC      arch/arm64/kvm/arm.o"): under -j2 their
-# order varies from run to run, so the report keeps only what the tools said
-# and the line that shows the object itself was built.
-KBUILD_PROGRESS = re.compile(r"^  [A-Z][A-Z0-9_-]*\s+(\S+)\n", re.MULTILINE)
 # Always compiled when they exist (6.x layout): the FPSIMD hand-over on both sides.
 CORE_OBJECTS = ("arch/arm64/kvm/arm.o", "arch/arm64/kvm/fpsimd.o", "arch/arm64/kernel/fpsimd.o")
 HYP_SWITCH_HEADER = "arch/arm64/kvm/hyp/include/hyp/switch.h"
@@ -45,6 +54,56 @@ GENERATED_DIRS = ("include/generated/", "include/config/", "arch/arm64/include/g
 GENERATED_SUFFIXES = (".o", ".a", ".s", ".so", ".lds", ".cmd", ".dbg", ".order", ".symvers")
 TOTAL = re.compile(r"^total: (\d+) errors?, (\d+) warnings?", re.MULTILINE)
 MARKER = "<scratch>"
+# The 2018 layout (v4.15-v5.9): KVM's arm.c is shared with 32-bit ARM, and
+# the arm64 objects of virt/kvm/ are built from arch/arm64/kvm/Makefile.
+LAYOUT_2018_MARKER = "virt/kvm/arm/arm.c"
+ARM64_KVM_DIR = "arch/arm64/kvm/"
+FPSIMD_OBJECT = "arch/arm64/kernel/fpsimd.o"
+KVM_SOURCE_DIRS = ("virt/kvm/", "arch/arm64/kvm/")
+# dtc's lexer in trees before v5.7 (and their stable releases until early
+# 2020) defines the global `yylloc` the bison parser defines too: with
+# gcc >= 10 (-fno-common by default) the host tool dtc fails to link.
+DTC_LEXERS = ("scripts/dtc/dtc-lexer.l", "scripts/dtc/dtc-lexer.lex.c_shipped")
+YYLLOC_DEFINITION = re.compile(r"^YYLTYPE\s+yylloc\s*;", re.MULTILINE)
+FCOMMON = "HOSTCFLAGS=-fcommon"
+FCOMMON_NOTE = (
+    f"{FCOMMON} on every make call: the tree's dtc lexer defines the global yylloc the parser also defines "
+    "(gcc >= 10 defaults to -fno-common and cannot link dtc without it)"
+)
+# The 32-bit ARM check (2018 trees): a multi_v7 configuration with KVM.
+ARM32_KVM_DIR = "arch/arm/kvm/"
+ARM32_DEFCONFIG = "multi_v7_defconfig"
+ARM32_OPTIONS = ("ARM_LPAE", "VIRTUALIZATION", "KVM")
+ARM32_CROSS_COMPILE = "arm-linux-gnueabihf-"
+ARM32_WITNESS = "virt/kvm/arm/arm.o"  # the arm32 build must at least have compiled this
+# gcc's C errors: `file.c:L:C: error: ...` (also `fatal error:`), in .c and .h files only.
+C_ERROR = re.compile(r"^(?P<file>[^\s:]+\.[ch]):(?P<line>\d+):(?P<col>\d+): (?P<msg>(?:fatal )?error: .*)$")
+ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
+MAKE_LINE = re.compile(r"^make(\[\d+\])?: ")
+# kbuild's progress lines ("  CC      arch/arm64/kvm/arm.o"): under -j2 their
+# order varies from run to run, so the report sorts the output by them and
+# keeps only the ones that show the target itself was built.
+PROGRESS_LINE = re.compile(r"^  [A-Z][A-Z0-9_-]*\s+(\S+)$")
+OBJECT_COMPONENT = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9_.+-]*$")
+PATCH_NAME = re.compile(r"^\d{4}-.+\.patch$")
+COVER_SUBJECT = re.compile(r"^Subject: \[[^]]*\b0+/\d+\]", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class PatchFile:
+    """One mail of a series: its name (for step names) and its text."""
+
+    name: str
+    text: str
+
+    @property
+    def touched(self) -> list[str]:
+        return touched_files(self.text)
+
+    @property
+    def is_cover_letter(self) -> bool:
+        """A mail that changes no file and is a series' [PATCH 0/N] or 0000-*.patch."""
+        return not self.touched and (bool(COVER_SUBJECT.search(self.text)) or self.name.startswith("0000-"))
 
 
 @dataclass
@@ -63,6 +122,8 @@ class VerifyReport:
     objects: list[str]
     steps: list[Step] = field(default_factory=list)
     scratch: Path | None = None  # kept on request, else removed
+    notes: list[str] = field(default_factory=list)  # workarounds applied, mails skipped
+    patches: list[str] = field(default_factory=list)  # the mails' names, for a series
 
     @property
     def ok(self) -> bool:
@@ -74,7 +135,11 @@ class VerifyReport:
     def render(self, *, timings: bool = False, verbose: bool = False) -> str:
         """One line per step; the tool's own output under every failed step
         (under every step with `verbose`)."""
-        out = [f"tree: {self.tree}", f"touched: {', '.join(self.touched)}"]
+        out = [f"tree: {self.tree}"]
+        if len(self.patches) > 1:
+            out.append(f"patches: {', '.join(self.patches)}")
+        out.append(f"touched: {', '.join(self.touched)}")
+        out.extend(f"note: {note}" for note in self.notes)
         for s in self.steps:
             line = f"[{'ok' if s.ok else 'FAIL'}] {s.name}"
             if s.summary:
@@ -106,23 +171,108 @@ def touched_files(patch_text: str) -> list[str]:
     return paths
 
 
+def is_2018_layout(tree: Path) -> bool:
+    """Whether KVM's arm.c is virt/kvm/arm/arm.c (v4.15-v5.9), built from arch/*/kvm/."""
+    return (tree / LAYOUT_2018_MARKER).is_file()
+
+
 def default_objects(tree: Path, touched: Iterable[str], extra: Iterable[str] = ()) -> list[str]:
-    """The objects to compile: the core FPSIMD objects that exist, one per
-    touched C or assembler file, the hyp switch objects when the shared
-    switch header is touched, and `extra` (for other headers)."""
-    objects: list[str] = [o for o in CORE_OBJECTS if (tree / o).with_suffix(".c").is_file()]
-    for path in touched:
-        if path.endswith((".c", ".S")):
-            stem = path[: -len(".c")] if path.endswith(".c") else path[: -len(".S")]
-            objects.append(stem + (".nvhe.o" if path.startswith(NVHE_DIR) else ".o"))
-        elif path == HYP_SWITCH_HEADER:
-            objects.extend(HYP_SWITCH_OBJECTS)
+    """The objects to compile, then `extra` (for other headers).
+
+    6.x layout: the core FPSIMD objects that exist, one per touched C or
+    assembler file, the hyp switch objects when the shared switch header is
+    touched. 2018 layout: the kbuild directory `arch/arm64/kvm/` for anything
+    under virt/kvm/ or arch/arm64/kvm/ (its Makefile builds both), one object
+    per other touched C or assembler file, and for a header both
+    `arch/arm64/kvm/` and `arch/arm64/kernel/fpsimd.o`."""
+    if is_2018_layout(tree):
+        objects = objects_2018(touched)
+    else:
+        objects = [o for o in CORE_OBJECTS if (tree / o).with_suffix(".c").is_file()]
+        for path in touched:
+            if path.endswith((".c", ".S")):
+                objects.append(_stem(path) + (".nvhe.o" if path.startswith(NVHE_DIR) else ".o"))
+            elif path == HYP_SWITCH_HEADER:
+                objects.extend(HYP_SWITCH_OBJECTS)
     objects.extend(extra)
     return list(dict.fromkeys(objects))
 
 
-def check_tree(tree: Path) -> None:
-    """Raise UsageError unless `tree` is a kernel tree prepared for arm64."""
+def objects_2018(touched: Iterable[str]) -> list[str]:
+    """What to build in a 2018 tree for the touched paths (see default_objects)."""
+    objects: list[str] = []
+    for path in touched:
+        if path.startswith(KVM_SOURCE_DIRS):
+            objects.append(ARM64_KVM_DIR)
+        elif path.endswith(".h"):
+            objects.extend((ARM64_KVM_DIR, FPSIMD_OBJECT))
+        elif path.endswith((".c", ".S")):
+            objects.append(_stem(path) + ".o")
+    return list(dict.fromkeys(objects))
+
+
+def _stem(path: str) -> str:
+    return path.rsplit(".", 1)[0]
+
+
+def check_object(obj: str, tree: Path | None = None) -> str:
+    """`obj` as a make target: a tree-relative object (`dir/name.o`) or kbuild
+    directory (`dir/`, the slash added when `tree` has that directory). Raise
+    UsageError for an absolute path, `.` or `..` components, characters make
+    would read as something else, or (with `tree`) a directory without a
+    Makefile or Kbuild."""
+    what = "expected a tree-relative object (dir/name.o) or kbuild directory (dir/)"
+    parts = obj.rstrip("/").split("/")
+    if not obj or obj.startswith("/") or not all(OBJECT_COMPONENT.match(c) for c in parts):
+        reason = "an absolute path" if obj.startswith("/") else "'..'" if ".." in parts else "not a plain path"
+        raise UsageError(f"--object {obj!r}: {what}; {reason}")
+    if obj.endswith(".o") and not obj.endswith("/"):
+        return obj
+    folder = "/".join(parts)
+    if tree is not None:
+        if not (tree / folder).is_dir():
+            raise UsageError(f"--object {obj}: {what}; {folder}/ is not a directory of {tree}")
+        if not any((tree / folder / name).is_file() for name in ("Makefile", "Kbuild")):
+            raise UsageError(f"--object {obj}: {folder}/ has no Makefile or Kbuild, it is not a kbuild directory")
+    elif not obj.endswith("/"):
+        raise UsageError(f"--object {obj}: {what}")
+    return folder + "/"
+
+
+def needs_fcommon(tree: Path) -> bool:
+    """Whether the tree's dtc needs HOSTCFLAGS=-fcommon to link with gcc >= 10:
+    its lexer (or the shipped lexer that older trees compile) defines `yylloc`."""
+    for rel in DTC_LEXERS:
+        try:
+            text = (tree / rel).read_text(errors="replace")
+        except OSError:
+            continue
+        if YYLLOC_DEFINITION.search(text):
+            return True
+    return False
+
+
+def make_command(arch: str, cross_compile: str, *, fcommon: bool) -> list[str]:
+    """make with the architecture, the cross compiler, -j2 and, when the tree
+    needs it, HOSTCFLAGS=-fcommon on the command line (4.16-4.18 Makefiles
+    assign HOSTCFLAGS themselves, so a plain environment variable is lost;
+    a command-line variable reaches every sub-make through MAKEFLAGS)."""
+    return ["make", f"ARCH={arch}", f"CROSS_COMPILE={cross_compile}", *([FCOMMON] if fcommon else []), JOBS]
+
+
+def prepare_command(tree: Path, cross_compile: str = "aarch64-linux-gnu-", *, mrproper: bool = False) -> str:
+    """The exact command that prepares `tree` for verify-patch."""
+    make = make_command("arm64", cross_compile, fcommon=needs_fcommon(tree))
+    make.remove(JOBS)
+    return shlex.join(
+        [*make[:1], "-C", str(tree), *make[1:], *(["mrproper"] if mrproper else []), "defconfig", "prepare"]
+    )
+
+
+def check_tree(tree: Path, cross_compile: str = "aarch64-linux-gnu-") -> None:
+    """Raise UsageError unless `tree` is a kernel tree prepared for arm64; the
+    message gives the exact command that prepares it. verify-patch never
+    writes the tree itself, so it does not prepare it either."""
     if not tree.is_dir():
         raise UsageError(f"--tree {tree}: no such directory")
     missing = [p for p in ("Makefile", "scripts/checkpatch.pl", "arch/arm64/Makefile") if not (tree / p).is_file()]
@@ -130,59 +280,276 @@ def check_tree(tree: Path) -> None:
         raise UsageError(f"--tree {tree}: not a kernel tree with arm64 (no {', '.join(missing)})")
     config = tree / ".config"
     prepared = ("include/generated/autoconf.h", "include/config/auto.conf", "include/generated/asm-offsets.h")
-    if not config.is_file() or "CONFIG_ARM64=y" not in config.read_text(errors="replace"):
-        raise UsageError(f"--tree {tree}: not configured for arm64; run: make ARCH=arm64 defconfig prepare")
+    text = config.read_text(errors="replace") if config.is_file() else ""
+    if "CONFIG_ARM64=y" not in text:
+        other = re.search(r"^CONFIG_(ARM|X86|X86_64|RISCV|PPC|S390|MIPS)=y$", text, re.MULTILINE)
+        state = f"configured for another architecture (CONFIG_{other.group(1)}=y)" if other else "not configured"
+        command = prepare_command(tree, cross_compile, mrproper=bool(other))
+        raise UsageError(f"--tree {tree}: not configured for arm64 ({state}); run: {command}")
     if not all((tree / p).is_file() for p in prepared):
-        raise UsageError(f"--tree {tree}: not prepared; run: make ARCH=arm64 CROSS_COMPILE=... defconfig prepare")
+        raise UsageError(f"--tree {tree}: not prepared; run: {prepare_command(tree, cross_compile)}")
+
+
+def series_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The patch files to apply, in order: each file as given, and for a
+    directory its `NNNN-*.patch` files sorted by name (what `git format-patch`
+    and `fpdsl emit-patch --series` write; the cover letter is skipped later,
+    as it changes no file)."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if PATCH_NAME.match(p.name) and p.is_file())
+            if not found:
+                raise UsageError(f"{path}: a directory without NNNN-*.patch files")
+            files.extend(found)
+        else:
+            files.append(path)
+    return files
 
 
 def verify_patch(
-    patch_text: str,
+    patch_text: str | Sequence[PatchFile],
     tree: Path,
     *,
-    objects: list[str] | None = None,
+    objects: Sequence[str] | None = None,
     cross_compile: str = "aarch64-linux-gnu-",
     keep: bool = False,
     method: str = "auto",
+    arm32: bool = False,
+    arm32_cross_compile: str = ARM32_CROSS_COMPILE,
 ) -> VerifyReport:
-    """Apply `patch_text` to a scratch copy of the prepared kernel `tree`,
-    run checkpatch on it and compile the affected objects there. `method`:
-    "auto" (an overlay mount if possible, else hard links), "overlay" or
-    "hardlink"; `keep` leaves a hard-link farm behind (`report.scratch`)."""
+    """Apply `patch_text` (one mail, or a series of mails in order) to a
+    scratch copy of the prepared kernel `tree`, run checkpatch on each mail
+    and compile the affected objects and kbuild directories there once.
+    `method`: "auto" (an overlay mount if possible, else hard links),
+    "overlay" or "hardlink"; `keep` leaves a hard-link farm behind
+    (`report.scratch`). `arm32` (2018 trees) also builds the 32-bit ARM KVM
+    objects unpatched and patched in a second scratch copy and fails on any
+    C error the patch adds."""
     if method not in ("auto", "overlay", "hardlink"):
         raise ValueError(f"method: {method!r}")
     tree = Path(tree).resolve()
-    check_tree(tree)
-    touched = touched_files(patch_text)
-    if not touched:
-        raise UsageError("the patch changes no file (no 'diff --git' or '---'/'+++' lines)")
-    for tool in ("git", "perl", "make", f"{cross_compile}gcc"):
+    check_tree(tree, cross_compile)
+    given = [PatchFile("", patch_text)] if isinstance(patch_text, str) else list(patch_text)
+    patches, notes = [], []
+    for mail in given:
+        if mail.touched:
+            patches.append(mail)
+        elif len(given) > 1 and mail.is_cover_letter:
+            notes.append(f"{mail.name or 'a mail'}: a cover letter, not applied")
+        else:
+            name = f"{mail.name}: " if mail.name else ""
+            raise UsageError(f"{name}the patch changes no file (no 'diff --git' or '---'/'+++' lines)")
+    if not patches:
+        raise UsageError("no patch to apply: every mail is a cover letter")
+    touched = list(dict.fromkeys(path for mail in patches for path in mail.touched))
+    extra = [check_object(o, tree) for o in objects or ()]
+    tools = ["git", "perl", "make", f"{cross_compile}gcc"]
+    if arm32:
+        if not (tree / ARM32_KVM_DIR / "Makefile").is_file() or not is_2018_layout(tree):
+            raise UsageError(f"--arm32: {tree} has no 32-bit ARM KVM ({ARM32_KVM_DIR}Makefile building virt/kvm/arm/)")
+        tools.append(f"{arm32_cross_compile}gcc")
+    for tool in tools:
         if shutil.which(tool) is None:
             raise UsageError(f"{tool} not found on PATH")
-    report = VerifyReport(tree, touched, default_objects(tree, touched, objects or ()))
+    fcommon = needs_fcommon(tree)
+    if fcommon:
+        notes.insert(0, FCOMMON_NOTE)
+    report = VerifyReport(tree, touched, default_objects(tree, touched, extra), notes=notes)
+    report.patches = [mail.name for mail in patches]
     copy = Scratch(tree, touched, keep=keep, method=method)
     try:
         if not _run_step(report, "scratch copy", copy.create) or copy.root is None:
             return report
         scratch = copy.root
-        # The kernel's Makefile unexports LC_ALL: set the others too, for gcc's plain quotes.
-        env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(scratch.parent)}
-        env.update(dict.fromkeys(("LC_ALL", "LANG", "LC_CTYPE", "LC_MESSAGES"), "C"))
-        apply = ["git", "apply", "--verbose"]
-        if not _command(report, "git apply --check", [*apply, "--check", "-"], scratch, env, patch_text):
+        env = _environment(scratch)
+        if not _apply_series(report, patches, scratch, env):
             return report
-        if not _command(report, "git apply", [*apply, "-"], scratch, env, patch_text):
-            return report
-        _checkpatch(report, scratch, env, patch_text)
-        make = ["make", "ARCH=arm64", f"CROSS_COMPILE={cross_compile}", JOBS]
+        make = make_command("arm64", cross_compile, fcommon=fcommon)
         for obj in report.objects:
-            _command(report, f"compile {obj}", [*make, obj], scratch, env, built=obj)
+            _command(report, f"compile {obj}", [*make, *_target_flags(obj), obj], scratch, env, built=obj)
+        if arm32:
+            _arm32_check(report, patches, make_command("arm", arm32_cross_compile, fcommon=fcommon), method)
     finally:
         if keep:
             report.scratch = copy.root
         else:
             copy.remove()
     return report
+
+
+def _environment(scratch: Path) -> dict[str, str]:
+    # The kernel's Makefile unexports LC_ALL: set the others too, for gcc's plain quotes.
+    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(scratch.parent)}
+    env.update(dict.fromkeys(("LC_ALL", "LANG", "LC_CTYPE", "LC_MESSAGES"), "C"))
+    # make's own flags from a calling make would change what is built.
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(name, None)
+    return env
+
+
+def _target_flags(target: str) -> list[str]:
+    """A kbuild directory: build all of it (-k), each target's output in one
+    piece (-Otarget) so that the report can put them in a stable order."""
+    return ["-k", "--output-sync=target"] if target.endswith("/") else []
+
+
+def _apply_series(report: VerifyReport, patches: list[PatchFile], scratch: Path, env: dict[str, str]) -> bool:
+    """git apply --check, git apply and checkpatch for each mail in order;
+    False as soon as one does not apply. Step names carry the mail's name
+    when there are several."""
+    apply = ["git", "apply", "--verbose"]
+    for mail in patches:
+        suffix = f" {mail.name}" if len(patches) > 1 else ""
+        if not _command(report, f"git apply --check{suffix}", [*apply, "--check", "-"], scratch, env, mail.text):
+            return False
+        if not _command(report, f"git apply{suffix}", [*apply, "-"], scratch, env, mail.text):
+            return False
+        _checkpatch(report, scratch, env, mail.text, f"checkpatch{suffix}")
+    return True
+
+
+@dataclass(frozen=True)
+class CError:
+    """One gcc C error: the file (normalised: arch/arm/kvm/../../../virt/kvm/arm/arm.c
+    is virt/kvm/arm/arm.c), its position, the message and gcc's lines."""
+
+    file: str
+    line: int
+    column: int
+    message: str  # "error: ..." or "fatal error: ..."
+    text: str  # gcc's error line (file normalised) and the source lines it quotes
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What two builds are compared by: no line numbers, which a patch moves."""
+        return self.file, self.message
+
+
+def c_errors(output: str) -> list[CError]:
+    """gcc's C errors in a build's output, in order. Assembler errors
+    (`file.s:N: Error:`, `{standard input}`, `.S` files) and make's own
+    failure lines are not C errors."""
+    errors: list[CError] = []
+    lines = output.split("\n")
+    for i, line in enumerate(lines):
+        m = C_ERROR.match(line)
+        if m is None:
+            continue
+        file = os.path.normpath(m.group("file"))
+        quoted = []
+        for follow in lines[i + 1 :]:
+            if not follow.startswith(" ") or PROGRESS_LINE.match(follow):
+                break
+            quoted.append(follow)
+        head = f"{file}:{m.group('line')}:{m.group('col')}: {m.group('msg')}"
+        errors.append(
+            CError(file, int(m.group("line")), int(m.group("col")), m.group("msg"), "\n".join([head, *quoted]))
+        )
+    return errors
+
+
+def new_c_errors(before: Iterable[CError], after: Iterable[CError]) -> list[CError]:
+    """The errors of `after` that `before` lacks, compared without line
+    numbers and counted (a second identical error in the same file is new)."""
+    left = Counter(e.key for e in before)
+    new = []
+    for error in after:
+        if left[error.key] > 0:
+            left[error.key] -= 1
+        else:
+            new.append(error)
+    return new
+
+
+def _compiled(output: str, obj: str) -> bool:
+    """Whether a kbuild progress line shows `obj` (tree-relative, normalised) being built."""
+    return any(
+        m and os.path.normpath(m.group(1)) == obj for m in (PROGRESS_LINE.match(line) for line in output.split("\n"))
+    )
+
+
+def _arm32_check(report: VerifyReport, patches: list[PatchFile], make: list[str], method: str) -> None:
+    """Build the 32-bit ARM KVM objects in a second scratch copy, configured
+    for ARCH=arm (kbuild refuses O= beside a configured source tree, so the
+    copy is cleaned with mrproper first), before and after applying the
+    patches; fail on a C error the patched build has and the unpatched lacks."""
+    copy = Scratch(report.tree, report.touched, method=method)
+    try:
+        if not _run_step(report, "arm32 scratch copy", copy.create) or copy.root is None:
+            return
+        root = copy.root
+        env = _environment(root)
+        build = [*make, *_target_flags(ARM32_KVM_DIR), ARM32_KVM_DIR]
+
+        def configure() -> tuple[bool, str, str]:
+            options = [arg for name in ARM32_OPTIONS for arg in ("--enable", name)]
+            outputs = []
+            for cmd in (
+                [*make, "mrproper"],
+                [*make, ARM32_DEFCONFIG],
+                ["bash", "scripts/config", "--file", ".config", *options],
+                [*make, "olddefconfig"],
+            ):
+                done = _run(cmd, root, env)
+                outputs.append(_clean(done.stdout, root))
+                if done.returncode != 0:
+                    return False, "".join(outputs), f"{shlex.join(cmd)}: exit status {done.returncode}"
+            config = (root / ".config").read_text(errors="replace")
+            missing = [name for name in ARM32_OPTIONS if f"\nCONFIG_{name}=y\n" not in f"\n{config}"]
+            if missing:
+                return False, "", f"{ARM32_DEFCONFIG} with {', '.join(ARM32_OPTIONS)}: no {', '.join(missing)}"
+            return True, "", f"{ARM32_DEFCONFIG} + {', '.join(f'CONFIG_{n}=y' for n in ARM32_OPTIONS)}"
+
+        if not _run_step(report, "arm32 configure", configure):
+            return
+        before: list[CError] = []
+
+        def unpatched() -> tuple[bool, str, str]:
+            done = _run(build, root, env)
+            output = _clean(done.stdout, root)
+            if not _compiled(output, ARM32_WITNESS):
+                tail = "\n".join(output.rstrip("\n").split("\n")[-40:])
+                return False, tail, f"the unpatched arm32 build did not reach {ARM32_WITNESS}"
+            before.extend(c_errors(output))
+            shown = "\n".join(e.text for e in before)
+            return True, shown, f"{len(before)} C errors (assembler errors not counted)"
+
+        if not _run_step(report, "arm32 build (unpatched)", unpatched):
+            return
+
+        def apply() -> tuple[bool, str, str]:
+            outputs = []
+            for mail in patches:
+                done = _run(["git", "apply", "-"], root, env, mail.text)
+                outputs.append(_clean(done.stdout, root))
+                if done.returncode != 0:
+                    return False, "".join(outputs), f"{mail.name or 'the patch'} does not apply"
+            return True, "".join(outputs), ""
+
+        if not _run_step(report, "arm32 git apply", apply):
+            return
+
+        def patched() -> tuple[bool, str, str]:
+            done = _run(build, root, env)
+            output = _clean(done.stdout, root)
+            after = c_errors(output)
+            new = new_c_errors(before, after)
+            if new:
+                return False, "\n".join(e.text for e in new), new[0].text.split("\n")[0]
+            return True, "", f"no new C error ({len(before)} before, {len(after)} after; assembler errors not counted)"
+
+        _run_step(report, "arm32 build", patched)
+    finally:
+        copy.remove()
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=TIMEOUT, errors="replace",
+    )  # fmt: skip
 
 
 class Scratch:
@@ -309,25 +676,62 @@ def _command(
     built: str | None = None,
 ) -> bool:
     def action() -> tuple[bool, str, str]:
-        done = subprocess.run(
-            cmd, cwd=cwd, env=env, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=TIMEOUT, errors="replace",
-        )  # fmt: skip
+        done = _run(cmd, cwd, env, stdin)
         output = _clean(done.stdout, cwd)
         if built is not None:
-            output = KBUILD_PROGRESS.sub(lambda m: m.group(0) if m.group(1) == built else "", output)
+            output = tidy_build_output(output, built)
         summary = "" if done.returncode == 0 else _first_error(output) or f"exit status {done.returncode}"
         return done.returncode == 0, output, summary
 
     return _run_step(report, name, action)
 
 
-def _checkpatch(report: VerifyReport, scratch: Path, env: dict[str, str], patch_text: str) -> bool:
+def tidy_build_output(output: str, built: str) -> str:
+    """A build's output in a stable order, without other targets' chatter.
+
+    Under -j2 the order of targets varies from run to run: cut the output
+    into one piece per target (each starts at its kbuild progress line,
+    "  CC      arch/arm64/kvm/arm.o"), sort the pieces by target, and keep the
+    pieces of `built` (the object; for a kbuild directory, the pieces of its
+    targets, "arch/arm64/kvm/../../../virt/kvm/arm/arm.o" included, that
+    hold a message, and a count of all) and of any other target (host tools
+    built on the way) only when they hold an error. make's own lines
+    (`make[1]: *** ...`) go last, sorted. Without -Otarget a piece may hold
+    another target's messages; a failure still shows."""
+    directory = built.endswith("/")
+    preamble: list[str] = []
+    pieces: list[tuple[str, bool, list[str]]] = []
+    make_lines: list[str] = []
+    for line in output.split("\n"):
+        m = PROGRESS_LINE.match(line)
+        if MAKE_LINE.match(line):
+            make_lines.append(line)
+        elif m:
+            target = m.group(1)
+            own = target.startswith(built) if directory else os.path.normpath(target) == built
+            pieces.append((os.path.normpath(target), own, [line]))
+        elif pieces:
+            pieces[-1][2].append(line)
+        else:
+            preamble.append(line)
+    pieces.sort(key=lambda piece: piece[0])
+    kept: list[str] = []
+    for _, own, piece in pieces:
+        if own and (not directory or any(piece[1:])):
+            kept.extend(piece)
+        elif any(ERROR_WORD.search(text) for text in piece):
+            kept.extend(piece[1:])  # without its progress line
+    if directory:
+        count = sum(own for _, own, _ in pieces)
+        kept.append(f"({count} kbuild targets under {built}; those with messages shown)")
+    lines = preamble + kept + sorted(set(make_lines))
+    text = "\n".join(line for line in lines if line)
+    return text + "\n" if text else ""
+
+
+def _checkpatch(report: VerifyReport, scratch: Path, env: dict[str, str], patch_text: str, name: str) -> bool:
     def action() -> tuple[bool, str, str]:
-        done = subprocess.run(
-            ["perl", "scripts/checkpatch.pl", "--no-tree", "-"], cwd=scratch, env=env, input=patch_text,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, errors="replace",
-        )  # fmt: skip
+        done = _run(["perl", "scripts/checkpatch.pl", "--no-tree", "-"], scratch, env, patch_text)
         output = _clean(done.stdout, scratch)
         m = TOTAL.search(output)
         if m is None:
@@ -335,7 +739,7 @@ def _checkpatch(report: VerifyReport, scratch: Path, env: dict[str, str], patch_
         errors, warnings = int(m.group(1)), int(m.group(2))
         return errors == 0 and warnings == 0, output, f"{errors} errors, {warnings} warnings"
 
-    return _run_step(report, "checkpatch", action)
+    return _run_step(report, name, action)
 
 
 def _clean(output: str, scratch: Path) -> str:
@@ -344,7 +748,12 @@ def _clean(output: str, scratch: Path) -> str:
 
 
 def _first_error(output: str) -> str:
-    for pattern in (r"^\S+:\d+:\d+: error: .*$", r"^error: .*$", r"^.*\*\*\* .*$"):
+    """The first gcc error (its path normalised), else the first other error line."""
+    for line in output.split("\n"):
+        m = C_ERROR.match(line) or re.match(r"^(?P<file>\S+):(?P<line>\d+):(?P<col>\d+): (?P<msg>error: .*)$", line)
+        if m:
+            return f"{os.path.normpath(m.group('file'))}:{m.group('line')}:{m.group('col')}: {m.group('msg')}".strip()
+    for pattern in (r"^error: .*$", r"^.*\*\*\* .*$"):
         m = re.search(pattern, output, re.MULTILINE)
         if m:
             return m.group(0).strip()
