@@ -96,6 +96,8 @@ ATTRIBUTES_WITH_ARGS = frozenset(
     "__alias __cond_acquires __malloc __alloc_size __counted_by __diagnose_as __nonstring".split()
 )
 STORAGE = ("extern", "static", "inline")
+# Calls whose first argument names the function really called (at EL2).
+HYP_CALLS = frozenset({"kvm_call_hyp", "kvm_call_hyp_ret", "kvm_call_hyp_nvhe"})
 # Tokens after which a `for_each_...(...)` starts a statement: a loop macro.
 _STMT_BEFORE = frozenset({";", "{", "}", ")", "else", ":"})
 _STORAGE_ALIASES = {"__inline": "inline", "__inline__": "inline"}
@@ -269,6 +271,7 @@ class CUnit:
     declarations: dict[str, list[Declaration]] = field(default_factory=dict)
     structs: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
     typedefs: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    enums: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
     defines: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
     includes: list[str] = field(default_factory=list)
     macros: list[Macro] = field(default_factory=list)
@@ -377,6 +380,14 @@ class _CParse:
                     close = _group_end(toks, i + 1)
                     if close < len(toks) and toks[close].text not in (";", ",", ")"):
                         self.loops[t.start] = t.text
+            if (
+                depth > 0
+                and t.text in ("struct", "union", "enum")
+                and 0 < i < len(toks) - 2
+                and toks[i - 1].text in ("(", ",")
+                and toks[i + 2].text in (",", ")")
+            ):  # a type passed to a macro, as in container_of(p, struct s, member)
+                self.macro_spans.append((t.start, t.end))
             if depth == 0 and stmt_start and t.kind == "ident":
                 end = self._macro_at(i)
                 if end:
@@ -495,8 +506,10 @@ class _CParse:
                 self._declaration(node)
             elif node.type == "type_definition":
                 self._typedef(node)
-            if node.type == "struct_specifier":
+            if node.type in ("struct_specifier", "union_specifier"):
                 self._struct(node)
+            elif node.type == "enum_specifier":
+                self._enum(node)
             stack.extend(reversed(node.named_children))
         return unit
 
@@ -540,7 +553,13 @@ class _CParse:
             if node.type == "call_expression":
                 fn = node.child_by_field_name("function")
                 if fn is not None and fn.type == "identifier":
-                    out.append((self._text(fn), ctx))
+                    name = self._text(fn)
+                    args = node.child_by_field_name("arguments")
+                    first = args.named_children[0] if args is not None and args.named_children else None
+                    if name in HYP_CALLS and first is not None and first.type == "identifier":
+                        more = ", ..." if len(args.named_children) > 1 else ""
+                        name = f"{name}({self._text(first)}{more})"  # the hyp function called is the call
+                    out.append((name, ctx))
             kind = _CONTROL.get(node.type)
             if node.type == "while_statement" and node.start_byte in self.loops:
                 kind = self.loops[node.start_byte]
@@ -608,8 +627,21 @@ class _CParse:
         name, body = node.child_by_field_name("name"), node.child_by_field_name("body")
         if name is None or body is None:
             return
-        members = self.unit.structs.setdefault(self._text(name), {})
+        kind = "union" if node.type == "union_specifier" else "struct"
+        members = self.unit.structs.setdefault(f"{kind} {self._text(name)}", {})
         self._members(body, "", members)
+
+    def _enum(self, node) -> None:  # noqa: ANN001
+        name, body = node.child_by_field_name("name"), node.child_by_field_name("body")
+        if body is None:
+            return
+        key = f"enum {self._text(name)}" if name is not None else "enum (anonymous)"
+        values = self.unit.enums.setdefault(key, {})
+        for item in _walk(body):
+            if item.type == "enumerator":
+                value = item.child_by_field_name("value")
+                toks = self._btoks(value.start_byte, value.end_byte) if value is not None else []
+                values[self._text(item.child_by_field_name("name"))] = (render(toks), _key(toks))
 
     def _members(self, body, prefix: str, members: dict) -> None:  # noqa: ANN001
         for child in body.named_children:
@@ -637,6 +669,13 @@ def _ancestors(node) -> Iterator:  # noqa: ANN001
     while node is not None:
         yield node
         node = node.parent
+
+
+def parse_problems(text: str) -> list[int]:
+    """The 1-based lines where tree-sitter could not parse a C file (after
+    blanking the kernel macros): structure there may be missed."""
+    root = _CParse(text).root
+    return sorted({n.start_point[0] + 1 for n in _walk(root) if n.type == "ERROR" or n.is_missing})
 
 
 def parse_c(text: str) -> CUnit:
@@ -672,8 +711,12 @@ def _ctx(context: tuple[str, ...]) -> str:
     return "inside " + " > ".join(context) if context else "not inside a control structure"
 
 
+def _show_call(name: str) -> str:
+    return name if name.endswith(")") else f"{name}()"
+
+
 def compare_sequences(
-    stand: Sequence[Call], real: Sequence[Call], *, noun: str = "calls", show: Callable[[str], str] = "{}()".format
+    stand: Sequence[Call], real: Sequence[Call], *, noun: str = "calls", show: Callable[[str], str] = _show_call
 ) -> list[str]:
     """What differs between two call (or branch) sequences: the items only in
     one of them, the shared ones out of order, and those in different
@@ -800,13 +843,25 @@ def compare_c(path: str, stand_text: str, real_text: str, locate: Locator | None
     for name, items in stand.structs.items():
         real_members = real.structs.get(name)
         if real_members is None:
-            diff(f"struct {name}", "not defined in real" + _elsewhere(locate, "struct", name, path))
+            diff(name, "not defined in real" + _elsewhere(locate, "struct", name, path))
             continue
         for member, (shown, key) in items.items():
             if member not in real_members:
-                diff(f"struct {name}", f"member {member} not in real (stand-in: {shown} {member})")
+                diff(name, f"member {member} not in real (stand-in: {shown} {member})")
             elif real_members[member][1] != key:
-                diff(f"struct {name}", f"type of {member} (stand-in: {shown}; real: {real_members[member][0]})")
+                diff(name, f"type of {member} (stand-in: {shown}; real: {real_members[member][0]})")
+
+    real_enumerators = {k: v for values in real.enums.values() for k, v in values.items()}
+    for name, values in stand.enums.items():
+        real_values = real.enums.get(name, real_enumerators if name == "enum (anonymous)" else None)
+        if real_values is None:
+            diff(name, "not defined in real")
+            continue
+        for item, (shown, key) in values.items():
+            if item not in real_values:
+                diff(name, f"enumerator {item} not in real")
+            elif key and real_values[item][1] != key:
+                diff(name, f"value of {item} (stand-in: {shown}; real: {real_values[item][0] or 'implicit'})")
 
     for name, values in stand.typedefs.items():
         real_values = real.typedefs.get(name)
@@ -1091,10 +1146,11 @@ class TreeLocator:
             base = os.path.basename(name)
             return sorted(p for p in self._files() if os.path.basename(p) == base)[:3]
         n = re.escape(name)
+        tag = r"\s+".join(map(re.escape, name.split()))  # struct/union NAME
         pattern = {
             "function": rf"^[A-Za-z_][^;=]*?\b{n}\s*\([^;{{]*\)[^;{{]*\{{",
             "prototype": rf"^[A-Za-z_][^=]*?\b{n}\b[^{{]*?;|^\s*#\s*define\s+{n}\b",
-            "struct": rf"^\s*(?:typedef\s+)?struct\s+{n}\s*\{{",
+            "struct": rf"^\s*(?:typedef\s+)?{tag}\s*\{{",
             "define": rf"^\s*#\s*define\s+{n}\b",
             "entry": rf"^\s*(?:ENTRY|SYM_\w+_START\w*)\(\s*{n}\s*\)|^{n}:",
         }[kind]
@@ -1206,6 +1262,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     totals = []
     for layout, tree, files in checks:
+        for path, text in sorted(files.items()):
+            lines = parse_problems(text) if path.endswith((".c", ".h")) else []
+            if lines:
+                shown = ", ".join(map(str, lines[:8])) + (", ..." if len(lines) > 8 else "")
+                print(
+                    f"check_standin.py: warning: layout {layout}: {path}: does not parse at line {shown}",
+                    file=sys.stderr,
+                )
         diffs = compare_layout(files, tree, locate=not args.no_locate)
         if len(checks) > 1:
             print(f"== layout {layout} vs {tree} ==")
