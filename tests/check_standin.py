@@ -1001,7 +1001,7 @@ def compare_asm(path: str, stand_text: str, real_text: str, locate: Locator | No
         for what in compare_sequences(branches, real.blocks[name], noun="branches", show=str):
             out.append(Difference(path, symbol, what))
     for label in sorted(stand.labels - real.labels - set(stand.blocks)):
-        out.append(Difference(path, f"{label}:", "label not in real"))
+        out.append(Difference(path, f"label {label}", "not in real"))
     real_outside = {b.name for b in real.outside}
     for branch in stand.outside:
         if branch.name in real_outside:
@@ -1065,7 +1065,8 @@ def compare_kbuild(path: str, stand_text: str, real_text: str) -> list[Differenc
                     if near:
                         hints.append(f"{word} under {', '.join(near)}")
                 real_side = f"; real: {', '.join(hints)}" if hints else ""
-                out.append(Difference(path, symbol, f"objects not in real (stand-in: {' '.join(missing)}{real_side})"))
+                noun = "objects" if all(w.endswith((".o", "/")) for w in missing) else "words"
+                out.append(Difference(path, symbol, f"{noun} not in real (stand-in: {' '.join(missing)}{real_side})"))
         elif words not in by_var[var]:
             out.append(
                 Difference(path, symbol, f"value (stand-in: {' '.join(words)}; real: {' '.join(by_var[var][0])})")
@@ -1100,7 +1101,11 @@ def compare_kconfig(path: str, stand_text: str, real_text: str) -> list[Differen
 
 def compare_file(path: str, stand_text: str, real_text: str | None, locate: Locator | None = None) -> list[Difference]:
     """The differences of one stand-in file from its real counterpart (None:
-    the real tree has no such file)."""
+    the real tree has no such file), each once."""
+    return list(dict.fromkeys(_compare_file(path, stand_text, real_text, locate)))
+
+
+def _compare_file(path: str, stand_text: str, real_text: str | None, locate: Locator | None) -> list[Difference]:
     if real_text is None:
         return [Difference(path, "(file)", "not in the real tree" + _elsewhere(locate, "file", path, path))]
     name = os.path.basename(path)
@@ -1166,9 +1171,7 @@ def compare_layout(files: dict[str, str], tree: Path, *, locate: bool = True) ->
     for path in sorted(files):
         real_path = tree / path
         real_text = real_path.read_text(errors="replace") if real_path.is_file() else None
-        for d in compare_file(path, files[path], real_text, locator):
-            if d not in out:
-                out.append(d)
+        out.extend(compare_file(path, files[path], real_text, locator))
     return out
 
 

@@ -233,6 +233,16 @@ def test_prototypes() -> None:
     ]
 
 
+def test_variable_declarations() -> None:
+    real = "extern char demo_vectors[];\nstatic int demo_count;\n"
+    assert compare_c("v.c", "static int demo_count;\nextern char demo_vectors[];\n", real) == []
+    assert [str(d) for d in compare_c("v.c", "extern long demo_count;\nextern char demo_table[];\n", real)] == [
+        "v.c: demo_count: type (stand-in: long; real: int)",
+        "v.c: demo_count: specifiers (stand-in: extern; real: static)",
+        "v.c: demo_table: not declared in real",
+    ]
+
+
 REAL_S = """#include <linux/linkage.h>
 #include <asm/assembler.h>
 
@@ -272,7 +282,7 @@ def test_asm_missing_entry_and_branch_target() -> None:
 def test_asm_invented_branch_outside_blocks() -> None:
     stand = REAL_S + "other:\n\tb\t__demo_other\n"
     assert [str(d) for d in compare_asm("a.S", stand, REAL_S)] == [
-        "a.S: other:: label not in real",
+        "a.S: label other: not in real",
         "a.S: (outside ENTRY blocks): branch only in stand-in (stand-in: b __demo_other)",
     ]
 
@@ -289,10 +299,12 @@ demo-y := a.o b.o \\
 def test_kbuild() -> None:
     same = "obj-$(CONFIG_DEMO) += hyp/ demo.o\ndemo-y += c.o\n"
     assert compare_kbuild("k/Makefile", same, REAL_KBUILD) == []
-    stand = "obj-$(CONFIG_DEMO) += demo.o fpsimd.o\nobj-y += hyp/\n"
-    assert [str(d) for d in compare_kbuild("k/Makefile", stand, REAL_KBUILD)] == [
+    stand = "ccflags-y += -Iother\nobj-$(CONFIG_DEMO) += demo.o fpsimd.o\nobj-y += hyp/\nKVM = ../virt\n"
+    assert [str(d) for d in compare_kbuild("k/Makefile", stand, REAL_KBUILD + "KVM = ../../virt\n")] == [
+        "k/Makefile: ccflags-y +=: words not in real (stand-in: -Iother)",
         "k/Makefile: obj-$(CONFIG_DEMO) +=: objects not in real (stand-in: fpsimd.o)",
         "k/Makefile: obj-y +=: not assigned in real (real: under obj-$(CONFIG_DEMO))",
+        "k/Makefile: KVM =: value (stand-in: ../virt; real: ../../virt)",
     ]
 
 
@@ -324,3 +336,56 @@ def test_main_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "unknown layout" in capsys.readouterr().err
     assert main(["--all", "v4.16"]) == 2
     assert main(["--layout", "v4.16"]) == 2
+
+
+MORE_REAL_C = """
+enum demo_mode { DEMO_OFF, DEMO_ON = 2 };
+
+union demo_reg {
+	u64 raw;
+	u32 half[2];
+};
+
+typedef struct demo_state demo_state_t;
+
+static DEFINE_PER_CPU(struct demo_state, demo_last);
+
+void demo_loop(struct demo *d)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		demo_visit(container_of(d, struct demo, node), cpu);
+	demo_kick(d);
+	kvm_call_hyp(__demo_flush, d);
+}
+"""
+
+
+def test_enums_unions_typedefs() -> None:
+    assert compare_c("m.c", MORE_REAL_C, MORE_REAL_C) == []
+    stand = (
+        MORE_REAL_C.replace("DEMO_ON = 2", "DEMO_ON = 1, DEMO_NEW")
+        .replace("u32 half[2];", "u32 half[4];")
+        .replace("typedef struct demo_state demo_state_t;", "typedef struct demo_other demo_state_t;")
+    )
+    assert [str(d) for d in compare_c("m.c", stand, MORE_REAL_C)] == [
+        "m.c: union demo_reg: type of half (stand-in: u32 [4]; real: u32 [2])",
+        "m.c: enum demo_mode: value of DEMO_ON (stand-in: 1; real: 2)",
+        "m.c: enum demo_mode: enumerator DEMO_NEW not in real",
+        "m.c: typedef demo_state_t: type (stand-in: struct demo_other; real: struct demo_state)",
+    ]
+
+
+def test_loop_macros_and_hyp_calls() -> None:
+    stand = MORE_REAL_C.replace(
+        "\tfor_each_possible_cpu(cpu)\n\t\tdemo_visit(container_of(d, struct demo, node), cpu);\n\tdemo_kick(d);\n",
+        "\tfor_each_possible_cpu(cpu) {\n\t\tdemo_visit(container_of(d, struct demo, node), cpu);\n"
+        "\t\tdemo_kick(d);\n\t}\n",
+    ).replace("__demo_flush", "__demo_flush_all")
+    assert [str(d) for d in compare_c("m.c", stand, MORE_REAL_C)] == [
+        "m.c: demo_loop(): calls only in real (real: kvm_call_hyp(__demo_flush, ...))",
+        "m.c: demo_loop(): calls only in stand-in (stand-in: kvm_call_hyp(__demo_flush_all, ...))",
+        "m.c: demo_loop(): demo_kick() in a different control structure "
+        "(stand-in: inside for_each_possible_cpu; real: not inside a control structure)",
+    ]
