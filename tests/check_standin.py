@@ -490,12 +490,7 @@ class _CParse:
             if directive == "include":
                 unit.includes.append(re.sub(r"\s+", " ", rest))
             elif directive == "define":
-                m = re.match(r"(\w+)(\([^)]*\))?\s*(.*)", rest, re.S)
-                if m:
-                    params = re.sub(r"\s+", "", m.group(2) or "")
-                    value = lex(m.group(3))
-                    shown = params + (" " if params and value else "") + render(value)
-                    unit.defines.setdefault(m.group(1), []).append((shown, (params, *_key(value))))
+                _add_define(unit.defines, rest)
         stack = [self.root]
         while stack:
             node = stack.pop()
@@ -671,6 +666,33 @@ def _ancestors(node) -> Iterator:  # noqa: ANN001
         node = node.parent
 
 
+def _add_define(defines: dict[str, list[tuple[str, tuple[str, ...]]]], rest: str) -> None:
+    """Record `NAME[(params)] value` (a #define's text after the keyword)."""
+    m = re.match(r"(\w+)(\([^)]*\))?\s*(.*)", rest, re.S)
+    if m:
+        params = re.sub(r"\s+", "", m.group(2) or "")
+        value = lex(m.group(3))
+        shown = params + (" " if params and value else "") + render(value)
+        defines.setdefault(m.group(1), []).append((shown, (params, *_key(value))))
+
+
+def _compare_defines(path: str, stand: dict, real: dict, locate: Locator | None) -> list[Difference]:
+    out = []
+    for name, values in stand.items():
+        real_values = real.get(name)
+        for shown, key in values:
+            if not real_values:
+                out.append(
+                    Difference(
+                        path, f"#define {name}", "not defined in real" + _elsewhere(locate, "define", name, path)
+                    )
+                )
+            elif key not in [k for _, k in real_values]:
+                what = f"value (stand-in: {shown or 'empty'}; real: {real_values[0][0] or 'empty'})"
+                out.append(Difference(path, f"#define {name}", what))
+    return out
+
+
 def parse_problems(text: str) -> list[int]:
     """The 1-based lines where tree-sitter could not parse a C file (after
     blanking the kernel macros): structure there may be missed."""
@@ -816,13 +838,7 @@ def compare_c(path: str, stand_text: str, real_text: str, locate: Locator | None
         if inc not in real.includes:
             diff(f"#include {inc}", "not in real")
 
-    for name, values in stand.defines.items():
-        real_values = real.defines.get(name)
-        for shown, key in values:
-            if not real_values:
-                diff(f"#define {name}", "not defined in real" + _elsewhere(locate, "define", name, path))
-            elif key not in [k for _, k in real_values]:
-                diff(f"#define {name}", f"value (stand-in: {shown or 'empty'}; real: {real_values[0][0] or 'empty'})")
+    out.extend(_compare_defines(path, stand.defines, real.defines, locate))
 
     for macro in stand.macros:
         same = [m for m in real.macros if m.name == macro.name and m.args_key == macro.args_key]
@@ -945,6 +961,8 @@ class AsmUnit:
     outside: list[Call] = field(default_factory=list)
     labels: set[str] = field(default_factory=set)
     includes: list[str] = field(default_factory=list)
+    defines: dict[str, list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    macros: set[str] = field(default_factory=set)  # .macro NAME
 
 
 def parse_asm(text: str) -> AsmUnit:
@@ -959,7 +977,12 @@ def parse_asm(text: str) -> AsmUnit:
             directive, rest = _pp_directive(stripped)
             if directive == "include":
                 unit.includes.append(re.sub(r"\s+", " ", rest))
+            elif directive == "define":
+                _add_define(unit.defines, rest)
             continue
+        m = re.match(r"\s*\.macro\s+(\w+)", line)
+        if m:
+            unit.macros.add(m.group(1))
         m = _ASM_BLOCK_START.match(line)
         if m:
             current = m.group(1)
@@ -992,6 +1015,9 @@ def compare_asm(path: str, stand_text: str, real_text: str, locate: Locator | No
     for inc in stand.includes:
         if inc not in real.includes:
             out.append(Difference(path, f"#include {inc}", "not in real"))
+    out.extend(_compare_defines(path, stand.defines, real.defines, locate))
+    for name in sorted(stand.macros - real.macros):
+        out.append(Difference(path, f".macro {name}", "not in real"))
     for name, branches in stand.blocks.items():
         symbol = f"ENTRY({name})"
         if name not in real.blocks:
@@ -1170,8 +1196,11 @@ def compare_layout(files: dict[str, str], tree: Path, *, locate: bool = True) ->
     out: list[Difference] = []
     for path in sorted(files):
         real_path = tree / path
-        real_text = real_path.read_text(errors="replace") if real_path.is_file() else None
-        out.extend(compare_file(path, files[path], real_text, locator))
+        try:
+            real_text = real_path.read_text(errors="replace") if real_path.is_file() else None
+            out.extend(compare_file(path, files[path], real_text, locator))
+        except Exception as exc:  # report it as this file's difference, not as a traceback
+            out.append(Difference(path, "(file)", f"could not be compared ({type(exc).__name__}: {exc})"))
     return out
 
 
@@ -1193,6 +1222,38 @@ def summary(diffs: Sequence[Difference]) -> str:
         return "no structural difference"
     files = len({d.path for d in diffs})
     return f"{len(diffs)} difference{'s' if len(diffs) != 1 else ''} in {files} file{'s' if files != 1 else ''}"
+
+
+def describe(path: str, text: str) -> str:
+    """What the check compares in one stand-in file (for --verbose)."""
+    if path.endswith((".c", ".h")):
+        u = parse_c(text)
+        parts = [
+            (len(u.functions), "function"),
+            (len(u.declarations), "declaration"),
+            (len(u.structs), "struct/union"),
+            (len(u.enums), "enum"),
+            (len(u.typedefs), "typedef"),
+            (len(u.defines), "#define"),
+            (len(u.includes), "#include"),
+            (len(u.macros), "top-level macro"),
+        ]
+    elif path.endswith(".S"):
+        a = parse_asm(text)
+        parts = [
+            (len(a.blocks), "ENTRY block"),
+            (len(a.labels), "label"),
+            (len(a.outside), "branch outside blocks"),
+            (len(a.defines), "#define"),
+            (len(a.includes), "#include"),
+        ]
+    elif path == "Makefile":
+        parts = [(2, "version field")]
+    else:
+        parts = [(len(make_assignments(text)), "assignment")]
+    return f"{path}: compares " + (
+        ", ".join(f"{n} {what}{'s' if n != 1 else ''}" for n, what in parts if n) or "presence"
+    )
 
 
 def _pairs(args: argparse.Namespace) -> list[tuple[str, Path]]:
@@ -1222,6 +1283,8 @@ def _known_layout(layout: str) -> bool:
 def _stand_in(layout: str) -> dict[str, str]:
     import standin
 
+    if not re.fullmatch(r"v?\d+\.\d+", layout):
+        raise UsageError(f"unknown layout {layout!r} (layouts are named like v4.16)")
     try:
         return standin.layout(layout)
     except ValueError:
@@ -1248,6 +1311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ")",
     )
     parser.add_argument("--no-locate", action="store_true", help="do not search the real tree for missing symbols")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say on stderr what each stand-in file compares")
     parser.add_argument("pairs", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.all is not None and args.pairs:
@@ -1266,6 +1330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     totals = []
     for layout, tree, files in checks:
         for path, text in sorted(files.items()):
+            if args.verbose:
+                print(f"check_standin.py: layout {layout}: {describe(path, text)}", file=sys.stderr)
             lines = parse_problems(text) if path.endswith((".c", ".h")) else []
             if lines:
                 shown = ", ".join(map(str, lines[:8])) + (", ..." if len(lines) > 8 else "")
