@@ -79,7 +79,9 @@ def snapshot(tree: Path, touched: list[str]) -> dict[str, tuple[int, int, str]]:
 def leftovers(tree: Path) -> list[str]:
     mounts = Path("/proc/self/mounts").read_text() if Path("/proc/self/mounts").exists() else ""
     beside = [p.name for p in tree.parent.glob(f".{tree.name}.verify-*")]
-    return beside + [line for line in mounts.split("\n") if "fpdsl-verify-" in line]
+    # Only this tree's overlays: other runs (on other trees) may be under way.
+    ours = f"lowerdir={tree.resolve()},"
+    return beside + [line for line in mounts.split("\n") if "fpdsl-verify-" in line and ours in line]
 
 
 @pytest.fixture(scope="module")

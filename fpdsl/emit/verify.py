@@ -283,7 +283,9 @@ def check_tree(tree: Path, cross_compile: str = "aarch64-linux-gnu-") -> None:
     text = config.read_text(errors="replace") if config.is_file() else ""
     if "CONFIG_ARM64=y" not in text:
         other = re.search(r"^CONFIG_(ARM|X86|X86_64|RISCV|PPC|S390|MIPS)=y$", text, re.MULTILINE)
-        state = f"configured for another architecture (CONFIG_{other.group(1)}=y)" if other else "not configured"
+        state = (
+            f"its .config has CONFIG_{other.group(1)}=y" if other else "no .config" if not text else "no CONFIG_ARM64=y"
+        )
         command = prepare_command(tree, cross_compile, mrproper=bool(other))
         raise UsageError(f"--tree {tree}: not configured for arm64 ({state}); run: {command}")
     if not all((tree / p).is_file() for p in prepared):
@@ -306,6 +308,25 @@ def series_files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             files.append(path)
     return files
+
+
+def select_patches(mails: Sequence[PatchFile]) -> tuple[list[PatchFile], list[str]]:
+    """The mails to apply, in the given order, and a note for each cover
+    letter of a series left out. Raise UsageError for a mail that changes no
+    file and is not a series' cover letter, or when nothing is left."""
+    patches: list[PatchFile] = []
+    notes: list[str] = []
+    for mail in mails:
+        if mail.touched:
+            patches.append(mail)
+        elif len(mails) > 1 and mail.is_cover_letter:
+            notes.append(f"{mail.name or 'a mail'}: a cover letter, not applied")
+        else:
+            name = f"{mail.name}: " if mail.name else ""
+            raise UsageError(f"{name}the patch changes no file (no 'diff --git' or '---'/'+++' lines)")
+    if not patches:
+        raise UsageError("no patch to apply: every mail is a cover letter")
+    return patches, notes
 
 
 def verify_patch(
@@ -331,18 +352,7 @@ def verify_patch(
         raise ValueError(f"method: {method!r}")
     tree = Path(tree).resolve()
     check_tree(tree, cross_compile)
-    given = [PatchFile("", patch_text)] if isinstance(patch_text, str) else list(patch_text)
-    patches, notes = [], []
-    for mail in given:
-        if mail.touched:
-            patches.append(mail)
-        elif len(given) > 1 and mail.is_cover_letter:
-            notes.append(f"{mail.name or 'a mail'}: a cover letter, not applied")
-        else:
-            name = f"{mail.name}: " if mail.name else ""
-            raise UsageError(f"{name}the patch changes no file (no 'diff --git' or '---'/'+++' lines)")
-    if not patches:
-        raise UsageError("no patch to apply: every mail is a cover letter")
+    patches, notes = select_patches([PatchFile("", patch_text)] if isinstance(patch_text, str) else patch_text)
     touched = list(dict.fromkeys(path for mail in patches for path in mail.touched))
     extra = [check_object(o, tree) for o in objects or ()]
     tools = ["git", "perl", "make", f"{cross_compile}gcc"]
