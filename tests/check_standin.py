@@ -823,7 +823,8 @@ def _elsewhere(locate: Locator | None, kind: str, name: str, path: str) -> str:
     if locate is None:
         return ""
     found = locate(kind, name, path)
-    return f" (real: in {', '.join(found)})" if found else ""
+    where = "a file of that name at" if kind == "file" else "in"
+    return f" (real: {where} {', '.join(found)})" if found else ""
 
 
 def compare_c(path: str, stand_text: str, real_text: str, locate: Locator | None = None) -> list[Difference]:
@@ -863,7 +864,8 @@ def compare_c(path: str, stand_text: str, real_text: str, locate: Locator | None
             continue
         for member, (shown, key) in items.items():
             if member not in real_members:
-                diff(name, f"member {member} not in real (stand-in: {shown} {member})")
+                sep = "" if shown.endswith("*") else " "
+                diff(name, f"member {member} not in real (stand-in: {shown}{sep}{member.rsplit('.', 1)[-1]})")
             elif real_members[member][1] != key:
                 diff(name, f"type of {member} (stand-in: {shown}; real: {real_members[member][0]})")
 
@@ -1179,8 +1181,9 @@ class TreeLocator:
         n = re.escape(name)
         tag = r"\s+".join(map(re.escape, name.split()))  # struct/union NAME
         pattern = {
-            "function": rf"^[A-Za-z_][^;=]*?\b{n}\s*\([^;{{]*\)[^;{{]*\{{",
-            "prototype": rf"^[A-Za-z_][^=]*?\b{n}\b[^{{]*?;|^\s*#\s*define\s+{n}\b",
+            "function": rf"^[A-Za-z_][^;={{}}\n]*\b{n}\s*\([^;{{}}]*\)[^;{{}}]*\{{",
+            "prototype": rf"^[A-Za-z_][^;={{}}\n]*\b{n}\s*\([^;{{}}]*\)[^;{{}}]*[;{{]"
+            rf"|^extern[^;={{}}\n]*\b{n}\b[^;{{}}]*;|^\s*#\s*define\s+{n}\b",
             "struct": rf"^\s*(?:typedef\s+)?{tag}\s*\{{",
             "define": rf"^\s*#\s*define\s+{n}\b",
             "entry": rf"^\s*(?:ENTRY|SYM_\w+_START\w*)\(\s*{n}\s*\)|^{n}:",
