@@ -1,0 +1,52 @@
+"""Fuzzing, bounded for CI (about a minute): generated and mutated policies
+through check and simulate give exit 0, 1 or 2 with a diagnostic, never an
+internal error or a traceback. bench/fuzz.py runs the same properties long."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fuzz_policies import mutated, policy_text
+from helpers import POLICIES, run
+from hypothesis import HealthCheck, given, settings
+
+SEEDS = [p.read_text() for p in sorted(POLICIES.glob("*.fp"))]
+FAST = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SLOW = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+def _clean_exit(result, allowed: tuple[int, ...]) -> None:
+    assert result.exit_code in allowed, result.output
+    assert "internal error" not in result.output
+    assert "Traceback" not in result.output
+
+
+@FAST
+@given(mutated(SEEDS))
+def test_mutated_policies_get_a_diagnostic(tmp_path_factory, data: bytes) -> None:
+    path = Path(tmp_path_factory.mktemp("mut")) / "p.fp"
+    path.write_bytes(data)
+    _clean_exit(run("check", str(path)), (0, 1, 2))
+
+
+@FAST
+@given(policy_text())
+def test_generated_policies_get_a_verdict_or_a_diagnostic(tmp_path_factory, text: str) -> None:
+    path = Path(tmp_path_factory.mktemp("gen")) / "p.fp"
+    path.write_text(text)
+    result = run("check", str(path))
+    _clean_exit(result, (0, 1))
+    if result.exit_code == 1:
+        assert ": error: " in result.output  # located: file:line:col: error:
+
+
+@SLOW
+@given(policy_text())
+def test_generated_valid_policies_explore(tmp_path_factory, text: str) -> None:
+    path = Path(tmp_path_factory.mktemp("sim")) / "p.fp"
+    path.write_text(text)
+    if run("check", str(path)).exit_code != 0:
+        return
+    result = run("simulate", str(path), "--runs", "1", "--exits", "1", "--tasks", "0", "-q")
+    _clean_exit(result, (0, 1))
+    assert "CLEAN" in result.output or "VIOLATED" in result.output
