@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser
+
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
@@ -279,14 +282,11 @@ class CUnit:
 
 
 @lru_cache(maxsize=1)
-def _parser():  # noqa: ANN202 - tree_sitter.Parser
-    import tree_sitter_c
-    from tree_sitter import Language, Parser
-
+def _parser() -> Parser:
     return Parser(Language(tree_sitter_c.language()))
 
 
-def _walk(node) -> Iterator:  # noqa: ANN001
+def _walk(node: Node) -> Iterator[Node]:
     stack = [node]
     while stack:
         n = stack.pop()
@@ -452,7 +452,7 @@ class _CParse:
                 return start
             start = max(before)
 
-    def _text(self, node) -> str:  # noqa: ANN001
+    def _text(self, node: Node | None) -> str:
         return self.blanked[node.start_byte : node.end_byte]
 
     # -- signatures -----------------------------------------------------------
@@ -508,7 +508,7 @@ class _CParse:
             stack.extend(reversed(node.named_children))
         return unit
 
-    def _declarator_name(self, decl) -> tuple[str | None, bool]:  # noqa: ANN001
+    def _declarator_name(self, decl: Node | None) -> tuple[str | None, bool]:
         """(name, is_function) of a declarator chain."""
         is_function = False
         while decl is not None:
@@ -529,7 +529,7 @@ class _CParse:
                 return None, False
         return None, False
 
-    def _function(self, node) -> None:  # noqa: ANN001
+    def _function(self, node: Node) -> None:
         name, _ = self._declarator_name(node.child_by_field_name("declarator"))
         body = node.child_by_field_name("body")
         if name is None or body is None:
@@ -541,10 +541,10 @@ class _CParse:
         calls = [Call(n, ctx) for n, ctx in self._calls(body)]
         self.unit.functions.setdefault(name, []).append(Function(name, node.start_point[0] + 1, sig, calls))
 
-    def _calls(self, body) -> list[tuple[str, tuple[str, ...]]]:  # noqa: ANN001
+    def _calls(self, body: Node) -> list[tuple[str, tuple[str, ...]]]:
         out: list[tuple[str, tuple[str, ...]]] = []
 
-        def visit(node, ctx: tuple[str, ...]) -> None:  # noqa: ANN001
+        def visit(node: Node, ctx: tuple[str, ...]) -> None:
             if node.type == "call_expression":
                 fn = node.child_by_field_name("function")
                 if fn is not None and fn.type == "identifier":
@@ -570,7 +570,7 @@ class _CParse:
         visit(body, ())
         return out
 
-    def _declaration(self, node) -> None:  # noqa: ANN001
+    def _declaration(self, node: Node) -> None:
         if any(a.type == "function_definition" for a in _ancestors(node)):
             return
         start = self._header_start(node.start_byte)
@@ -590,7 +590,7 @@ class _CParse:
             shown, key = self._member_type(type_node, decl, name, node.start_byte)
             self.unit.declarations.setdefault(name, []).append(Declaration(name, line, None, specs, shown, key))
 
-    def _member_type(self, type_node, decl, name: str, start: int) -> tuple[str, tuple[str, ...]]:  # noqa: ANN001
+    def _member_type(self, type_node: Node | None, decl: Node, name: str, start: int) -> tuple[str, tuple[str, ...]]:
         """`u64 x[4]` -> 'u64 [4]': the base type and the declarator without its name."""
         base_end = type_node.end_byte if type_node is not None else decl.start_byte
         base = [t for t in self._btoks(start, base_end) if _STORAGE_ALIASES.get(t.text, t.text) not in STORAGE]
@@ -610,7 +610,7 @@ class _CParse:
         shown = (render(base) + " " + render(dtoks)).strip()
         return shown, _key(base) + _key(dtoks)
 
-    def _typedef(self, node) -> None:  # noqa: ANN001
+    def _typedef(self, node: Node) -> None:
         type_node = node.child_by_field_name("type")
         for decl in node.children_by_field_name("declarator"):
             name, _ = self._declarator_name(decl)
@@ -618,7 +618,7 @@ class _CParse:
                 shown, key = self._member_type(type_node, decl, name, node.start_byte + len("typedef"))
                 self.unit.typedefs.setdefault(name, []).append((shown, key))
 
-    def _struct(self, node) -> None:  # noqa: ANN001
+    def _struct(self, node: Node) -> None:
         name, body = node.child_by_field_name("name"), node.child_by_field_name("body")
         if name is None or body is None:
             return
@@ -626,7 +626,7 @@ class _CParse:
         members = self.unit.structs.setdefault(f"{kind} {self._text(name)}", {})
         self._members(body, "", members)
 
-    def _enum(self, node) -> None:  # noqa: ANN001
+    def _enum(self, node: Node) -> None:
         name, body = node.child_by_field_name("name"), node.child_by_field_name("body")
         if body is None:
             return
@@ -638,7 +638,7 @@ class _CParse:
                 toks = self._btoks(value.start_byte, value.end_byte) if value is not None else []
                 values[self._text(item.child_by_field_name("name"))] = (render(toks), _key(toks))
 
-    def _members(self, body, prefix: str, members: dict) -> None:  # noqa: ANN001
+    def _members(self, body: Node, prefix: str, members: dict) -> None:
         for child in body.named_children:
             if child.type != "field_declaration":
                 if child.type.startswith("preproc_") or child.type == "field_declaration_list":
@@ -659,7 +659,7 @@ class _CParse:
                     self._members(inner, f"{prefix}{name}.", members)
 
 
-def _ancestors(node) -> Iterator:  # noqa: ANN001
+def _ancestors(node: Node) -> Iterator[Node]:
     node = node.parent
     while node is not None:
         yield node
@@ -812,7 +812,7 @@ def compare_signatures(stand: Signature, real: Signature) -> list[str]:
     return out
 
 
-def _best(candidates: Sequence, compare: Callable) -> tuple[object, list[str]]:  # noqa: ANN401
+def _best(candidates: Sequence, compare: Callable) -> tuple[object, list[str]]:
     """The candidate with the fewest differences, and those differences."""
     scored = [(compare(c), c) for c in candidates]
     diffs, best = min(scored, key=lambda pair: len(pair[0]))
@@ -903,7 +903,10 @@ def _compare_function(func: Function, real: CUnit, locate: Locator | None, path:
     candidates = real.functions.get(func.name)
     if not candidates:
         if func.name in real.declarations:
-            return ["not defined in real (real: declared only)"]
+            found = locate("function", func.name, path) if locate is not None else []
+            return [
+                "not defined in real (real: declared only" + (f", defined in {', '.join(found)})" if found else ")")
+            ]
         if func.name in real.defines:
             return [f"not defined in real (real: a macro, #define {func.name}{real.defines[func.name][0][0]})"]
         return ["not defined in real" + _elsewhere(locate, "function", func.name, path)]
