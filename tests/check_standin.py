@@ -12,15 +12,25 @@ One line per difference, `path: symbol: what differs (stand-in: X; real: Y)`,
 grouped by file, then `N differences in M files`. Exit status 0: no
 difference, 1: differences, 2: usage error.
 
-What is compared, per stand-in file, against the same path in the real tree:
-C files (tree-sitter's C grammar, kernel attribute macros blanked out first):
-functions (specifiers, attributes, return type, parameters, the calls in the
-body, their order and the control structures around them), prototypes and
-other top-level declarations, top-level macro invocations (DEFINE_PER_CPU,
-EXPORT_SYMBOL, ...), struct members and their types, typedefs, #defines and
-#includes. Assembly: ENTRY/ENDPROC blocks and their branch targets, labels,
-branches outside the blocks, #includes. kbuild Makefiles: each assignment's
-objects. The top Makefile: VERSION and PATCHLEVEL. Kconfig: config symbols.
+What is compared, per stand-in file, against the same path in the real tree
+(a stand-in file the tree lacks is a difference; what only the real file has
+is not, except for the calls of a function the stand-in defines):
+C files (tree-sitter's C grammar; kernel attribute macros such as __hyp_text
+blanked out first and kept as attributes, `__ASSEMBLY__` branches dropped,
+`for_each_*(...)` loops read as loops): functions (static/inline/extern,
+attributes, return type, parameters, the calls in the body, the order of the
+shared ones and the control structures around them; kvm_call_hyp(f, ...)
+counts as a call of f), prototypes and other top-level declarations,
+top-level macro invocations (DEFINE_PER_CPU, EXPORT_SYMBOL, ...), struct and
+union members and their types, enumerators, typedefs, #defines (values
+token-compared) and #includes. Assembly: ENTRY/ENDPROC blocks and their
+b/bl/b.cond/cbz/tbz targets, labels, branches outside the blocks, #defines,
+.macro names, #includes. kbuild Makefiles: each assignment's objects (other
+variables: their value). The top Makefile: VERSION and PATCHLEVEL. Kconfig:
+config symbols. Whitespace, comments, braces and the order of unrelated
+declarations are not differences. A symbol missing from its file is looked
+up elsewhere in the real tree (arch/arm64, virt/kvm, include/) and the hit
+named, unless --no-locate.
 """
 
 from __future__ import annotations
@@ -89,14 +99,13 @@ ATTRIBUTES = frozenset(
     __nocast __bitwise __deprecated __latent_entropy __irq_entry __exception __exception_irq_entry
     noinstr __no_sanitize_address __naked __nosavedata __page_aligned_data __page_aligned_bss
     __lockfunc __init_or_module __meminit __flatten __randomize_layout __no_randomize_layout
-    __designated_init __noclone __no_kcsan __kvm_nvhe_symbol __efistub __initcall __net_init
-    __jump_table __hyp_data __hyp_bss __always_used
+    __designated_init __noclone __no_kcsan __net_init __malloc __nonstring
     """.split()
 )
 # Attribute macros that take an argument list.
 ATTRIBUTES_WITH_ARGS = frozenset(
     "__attribute__ __attribute __aligned __section __printf __scanf __acquires __releases __must_hold "
-    "__alias __cond_acquires __malloc __alloc_size __counted_by __diagnose_as __nonstring".split()
+    "__alias __cond_acquires __alloc_size".split()
 )
 STORAGE = ("extern", "static", "inline")
 # Calls whose first argument names the function really called (at EL2).
