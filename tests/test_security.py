@@ -215,3 +215,30 @@ def test_write_all_writes_nothing_when_one_file_cannot_be_written(tmp_path: Path
         write_all({first: "after", second: "x"})
     assert first.read_text() == "before"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_comment_on_the_first_hook_lowers(tmp_path: Path) -> None:
+    from fpdsl.emit.codegen import Lowering
+
+    lines = Lowering("v4.18", str(tmp_path / "p.fp")).comment(("the hook's own words",), "\t", 3)
+    assert [line.text for line in lines] == ["\t/* the hook's own words */"]
+    assert lines[0].origin.line == 3
+
+
+@pytest.mark.parametrize("where", ["/proc/fpdsl.png", "/sys/fpdsl.png", "file/under.png"])
+def test_plot_where_no_file_can_be_is_a_usage_error(tmp_path: Path, where: str) -> None:
+    (tmp_path / "file").write_text("x")
+    plot = where if where.startswith("/") else str(tmp_path / where)
+    r = run(
+        "compare",
+        str(ROOT / "policies" / "eager.fp"),
+        "--workload",
+        "seed_2018",
+        "--sweep",
+        "exit_to_user=0.01:0.1:2",
+        "--metric",
+        "host_saves",
+        "--plot",
+        plot,
+    )
+    assert r.exit_code == 2 and "internal error" not in r.output
