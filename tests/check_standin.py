@@ -655,6 +655,11 @@ class _CParse:
                 continue
             type_node = child.child_by_field_name("type")
             decls = child.children_by_field_name("declarator")
+            if not decls and type_node is not None and type_node.type == "macro_type_specifier":
+                toks = [t for t in self._btoks(child.start_byte, child.end_byte) if t.text != ";"]
+                if len(toks) > 2 and toks[1].text == "(" and toks[2].kind == "ident":  # DECLARE_BITMAP(name, n);
+                    members[prefix + toks[2].text] = (render(toks), _key(toks))
+                continue
             inner = type_node.child_by_field_name("body") if type_node is not None else None
             if not decls and inner is not None:  # an anonymous struct or union: its members are ours
                 self._members(inner, prefix, members)
@@ -873,8 +878,9 @@ def compare_c(path: str, stand_text: str, real_text: str, locate: Locator | None
             continue
         for member, (shown, key) in items.items():
             if member not in real_members:
-                sep = "" if shown.endswith("*") else " "
-                diff(name, f"member {member} not in real (stand-in: {shown}{sep}{member.rsplit('.', 1)[-1]})")
+                short = member.rsplit(".", 1)[-1]
+                decl = shown if re.search(rf"\b{re.escape(short)}\b", shown) else f"{shown} {short}".replace("* ", "*")
+                diff(name, f"member {member} not in real (stand-in: {decl})")
             elif real_members[member][1] != key:
                 diff(name, f"type of {member} (stand-in: {shown}; real: {real_members[member][0]})")
 
