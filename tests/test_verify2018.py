@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from fpdsl.diagnostics import UsageError
+from fpdsl.emit import verify
 from fpdsl.emit.verify import (
     ARM64_KVM_DIR,
     FCOMMON,
@@ -406,6 +407,7 @@ def fake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Pat
     for cc in ("aarch64-linux-gnu-gcc", "arm-linux-gnueabihf-gcc"):
         write(bin_dir / cc, "#!/bin/sh\nexit 0\n", stat.S_IRWXU)
     log = tmp_path / "make.log"
+    monkeypatch.setattr(verify, "ARM32_CACHE", tmp_path / "cache" / "arm32")
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_MAKE_LOG", str(log))
     return tree, log
@@ -495,3 +497,25 @@ def test_arm32_needs_the_2018_layout(tmp_path: Path) -> None:
     (tree / "arch/arm/kvm/Makefile").unlink()
     with pytest.raises(UsageError, match="--arm32: .* has no 32-bit ARM KVM"):
         verify_patch(FIRST, tree, arm32=True)
+
+
+@needs_git_perl
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="the arm32 cache is an overlay layer")
+def test_arm32_unpatched_build_cached_per_tree(fake_env: tuple[Path, Path]) -> None:
+    tree, log = fake_env
+    first = verify_patch(FIRST, tree, arm32=True)
+    if first.step("arm32 scratch copy") is None or not first.step("arm32 scratch copy").ok:
+        pytest.skip("cannot mount an overlay here")
+    log.unlink()
+    again = verify_patch(FIRST, tree, arm32=True)
+    assert again.render() == first.render()  # the same report, cached or not
+    assert again.step("arm32 configure").seconds == 0.0
+    build = f"ARCH=arm CROSS_COMPILE=arm-linux-gnueabihf- {FCOMMON} -j2 -k --output-sync=target arch/arm/kvm/"
+    assert [line for line in log.read_text().split("\n") if line.startswith("ARCH=arm ")] == [build]  # patched only
+    # a changed source is a new state of the tree: configured and built again
+    os.utime(tree / ARM_C, ns=(1, 1))
+    log.unlink()
+    verify_patch(FIRST, tree, arm32=True)
+    assert "multi_v7_defconfig" in log.read_text()
+    (per_tree,) = verify.ARM32_CACHE.iterdir()
+    assert len([d for d in per_tree.iterdir() if d.is_dir()]) == 1  # the older state is gone
