@@ -28,6 +28,7 @@ they are not part of `render()` unless asked for.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -496,7 +497,19 @@ def _arm32_check(report: VerifyReport, patches: list[PatchFile], make: list[str]
     then only rebuild what the patches change. The report reads the same
     either way (the cached steps take 0 s)."""
     build = [*make, *_target_flags(ARM32_KVM_DIR), ARM32_KVM_DIR]
-    base = _arm32_base(report.tree, make, build) if method in ("auto", "overlay") else None
+    with contextlib.ExitStack() as held:  # a shared lock on the cached layer while it is mounted
+        base = _arm32_base(report.tree, make, build, held) if method in ("auto", "overlay") else None
+        _arm32_run(report, patches, make, build, method, base)
+
+
+def _arm32_run(
+    report: VerifyReport,
+    patches: list[PatchFile],
+    make: list[str],
+    build: list[str],
+    method: str,
+    base: tuple[list[Step], Path | None, list[CError]] | None,
+) -> None:
     before: list[CError] = []
     if base is not None:
         steps, layer, errors = base
@@ -599,11 +612,16 @@ def _arm32_key(tree: Path, make: list[str]) -> str:
     return digest.hexdigest()[:20]
 
 
-def _arm32_base(tree: Path, make: list[str], build: list[str]) -> tuple[list[Step], Path | None, list[CError]] | None:
+def _arm32_base(
+    tree: Path, make: list[str], build: list[str], held: contextlib.ExitStack
+) -> tuple[list[Step], Path | None, list[CError]] | None:
     """The cached unpatched arm32 layer of `tree`: its steps, the overlay
     upper directory to mount as a lower layer (None when configuring or
     building failed; nothing is cached then) and its C errors. Built on first
-    use; None when no overlay can be mounted (then each run builds its own)."""
+    use, under an exclusive lock of the tree's cache folder; the layer
+    returned stays under a shared lock until `held` closes, so that no other
+    run removes it as stale meanwhile. None when no overlay can be mounted
+    (then each run builds its own)."""
     lower = str(tree)
     cache = ARM32_CACHE.resolve() if ARM32_CACHE.exists() else ARM32_CACHE
     if os.geteuid() != 0 or shutil.which("mount") is None or any(c in lower + str(cache) for c in ",:\\"):
@@ -611,19 +629,22 @@ def _arm32_base(tree: Path, make: list[str], build: list[str]) -> tuple[list[Ste
     per_tree = cache / hashlib.sha256(lower.encode()).hexdigest()[:12]
     try:
         per_tree.mkdir(parents=True, exist_ok=True)
-        with (per_tree / ".lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            key = _arm32_key(tree, make)
-            folder = per_tree / key
-            record = folder / "record.json"
-            if record.is_file():
-                data = json.loads(record.read_text())
-                steps = [Step(s["name"], True, s["output"], 0.0, s["summary"]) for s in data["steps"]]
-                return steps, folder / "upper", [CError(**e) for e in data["errors"]]
+        lock = held.enter_context((per_tree / ".lock").open("a"))
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        key = _arm32_key(tree, make)
+        folder = per_tree / key
+        record = folder / "record.json"
+        if record.is_file():
+            data = json.loads(record.read_text())
+            steps = [Step(s["name"], True, s["output"], 0.0, s["summary"]) for s in data["steps"]]
+            base = steps, folder / "upper", [CError(**e) for e in data["errors"]]
+        else:
             for stale in per_tree.iterdir():  # older states of this tree
                 if stale.is_dir():
                     _remove(stale)
-            return _arm32_build_base(tree, folder, make, build)
+            base = _arm32_build_base(tree, folder, make, build)
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        return base
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
