@@ -19,6 +19,9 @@ POLICIES = sorted(p.stem for p in (ROOT / "policies").glob("*.fp"))
 GOLDEN = Path(__file__).parent / "golden"
 FIXED = ["--date", "2018-02-14T11:15:54+00:00", "--signoff", "Fp Dsl <fpdsl@example.org>"]
 BASELINES = {"eager": "v4.16", "host_machinery": "v4.18"}
+# The 6.x design drops the hyp's host save, and with it the v4.18 tree's SVE
+# save: refused for the v4.18 layout (tests/test_emit_v418.py).
+REFUSED_FOR_V418 = {"host_machinery_v6", "softirq_giveback_v6"}
 
 
 def emit(policy: str, tree: Path, *extra: str):
@@ -65,7 +68,7 @@ def _layout(policy: str) -> str:
     return _layout(base.group(1)) if base else "v4.16"
 
 
-@pytest.mark.parametrize("policy", [p for p in POLICIES if p not in BASELINES])
+@pytest.mark.parametrize("policy", [p for p in POLICIES if p not in BASELINES and p not in REFUSED_FOR_V418])
 def test_policy_patch_matches_golden_and_applies(policy: str, tmp_path: Path) -> None:
     layout = _layout(policy)
     tree = write_tree(tmp_path / layout, layout, git=True)
@@ -335,20 +338,19 @@ def test_v418_variant_replaces_the_merged_sites(v418: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     _check_applies(v418, out)
     text = out.read_text()
-    # The merged design's call sites go, the policy's code takes their place.
-    for gone in (
-        "-\tkvm_arch_vcpu_load_fp(vcpu);",
-        "-\tkvm_arch_vcpu_put_fp(vcpu);",
-        "-\t\tkvm_arch_vcpu_ctxsync_fp(vcpu);",
-    ):
-        assert gone in text
-    assert "+\tvcpu->arch.flags &= ~KVM_ARM64_FP_ENABLED;\n" in text
-    assert "+\tunsigned long flags;\n" in text and "+\tlocal_irq_save(flags);\n" in text
-    # Over 80 columns, a call breaks after its '('.
-    assert "+\t\t\tfpsimd_bind_state_to_cpu(\n+\t\t\t\t\t&vcpu->arch.ctxt.gp_regs.fp_regs);\n" in text
+    # The merged design's functions stay, and are still called; the
+    # policy's code goes into their bodies.
+    for kept in ("kvm_arch_vcpu_load_fp(vcpu);", "kvm_arch_vcpu_put_fp(vcpu);", "kvm_arch_vcpu_ctxsync_fp(vcpu);"):
+        assert f"-\t{kept}" not in text and f"-\t\t{kept}" not in text
+    assert "+\tfpsimd_set_kernel_neon_busy();\n" in text and "+\tfpsimd_clear_kernel_neon_busy();\n" in text
+    # The exit hook drops the baseline's TIF_SVE clear, a baseline line.
+    assert "-\t\tclear_thread_flag(TIF_SVE);\n" in text
+    # Code after the run loop's local_irq_enable() is an arm64 function.
+    assert "+\t\tkvm_arch_vcpu_exit_fp(vcpu);\n" in text
+    assert "+void kvm_arch_vcpu_exit_fp(struct kvm_vcpu *vcpu)\n" in text
     # The trap wiring: update_fp_enabled() now asks the policy's field.
     assert "+\treturn vcpu->arch.fp_untrapped;\n" in text
-    assert "+\t\t__fpsimd_save_state(vcpu->arch.host_fpsimd_state);\n" in text
+    assert "+\tvcpu->arch.fp_untrapped = true;\n" in text
     assert "+extern void fpsimd_set_kernel_neon_busy(void);\n" in text
     _golden("hm_softirq_giveback.v4.18.patch", text)
 

@@ -1,9 +1,242 @@
-"""Sites of the v4.18-v4.20 layout (target v4.18)."""
+"""Sites of the v4.18-v4.20 layout (target v4.18).
+
+KVM's FPSIMD handling is the functions of arch/arm64/kvm/fpsimd.c
+(kvm_arch_vcpu_load_fp(), _ctxsync_fp(), _put_fp()) and the hyp's
+update_fp_enabled() and __hyp_switch_fpsimd(). A hook that differs from the
+baseline's is merged into its function's body (fpdsl/emit/merge.py): only
+the code the baseline's hook compiles to may change; the tree's guards, SVE
+bookkeeping and AArch32 state stay. Code with no such function (the enter
+hook, the exit hook's code after local_irq_enable()) goes into new arm64
+functions in the same file, which virt/kvm/arm/arm.c calls: arm.c is also
+built for 32-bit arm, which gets empty stubs in its asm/kvm_host.h."""
 
 from __future__ import annotations
 
+import re
+
+from fpdsl.diagnostics import Diagnostic, FpdslError
+from fpdsl.emit import targets as T
+from fpdsl.emit.codegen import Lowering
+from fpdsl.emit.edits import Line, Origin
+from fpdsl.emit.merge import merge
+from fpdsl.emit.sites import RUN
 from fpdsl.emit.sites2018 import Sites2018
+from fpdsl.lang import ast
+from fpdsl.lang.checker import check_or_raise
+from fpdsl.lang.loader import ResolvedPolicy, load_policy
+from fpdsl.resources import resource_dir
+
+ARM32_KVM_HOST_H = "arch/arm/include/asm/kvm_host.h"
+FUNCTIONS = {
+    "load": "kvm_arch_vcpu_load_fp",
+    "exit": "kvm_arch_vcpu_ctxsync_fp",
+    "put": "kvm_arch_vcpu_put_fp",
+}
+# New functions: hook -> (name, the existing function it follows).
+NEW_FUNCTIONS = {
+    "enter": ("kvm_arch_vcpu_ctxflush_fp", "kvm_arch_vcpu_load_fp"),
+    "exit": ("kvm_arch_vcpu_exit_fp", "kvm_arch_vcpu_ctxsync_fp"),
+}
+TRAP_FUNCTION = "__hyp_switch_fpsimd"
+DECISION_FUNCTION = "update_fp_enabled"
 
 
 class Sites418(Sites2018):
-    pass
+    def __init__(self, policy: ResolvedPolicy, target: T.Target, tree) -> None:
+        super().__init__(policy, target, tree)
+        self.base = check_or_raise(load_policy(resource_dir("policies") / f"{target.baseline}.fp"))
+        self.base_lower = Lowering(target.name, self.base.path, self.lower.env)
+        # The baseline's trap state is FP_ENABLED itself: no fp_untrapped.
+        prims = self.lower.env.get_template(f"{target.name}/primitives.c.j2")
+        self.base_lower.prims = prims.make_module(vars={"baseline": True})
+        self.functions = self.lower.env.get_template("v4.18/functions.c.j2").make_module()
+        self.base_sources = {p.source.path: p.source for p in self.base.chain}
+
+    # -- hooks ---------------------------------------------------------------
+
+    def _hook_load(self) -> None:
+        self._merge_hook("load", self._stmts("load"), self._base_stmts("load"))
+
+    def _hook_put(self) -> None:
+        self._merge_hook("put", self._stmts("put"), self._base_stmts("put"))
+
+    def _hook_exit(self) -> None:
+        before, after = self._split_exit(self.policy, self._hook("exit"))
+        base_before, base_after = self._split_exit(self.base, self.base.hooks.get("exit"))
+        if base_after:
+            raise AssertionError("the v4.18 baseline has no code after local_irq_enable()")
+        self._merge_hook("exit", before, base_before)
+        if after:
+            why = self._why("exit")
+            irq_on = self.tree[T.ARM_C].call(RUN, "local_irq_enable", after=self._entry(), first=True)
+            at = self.tree[T.ARM_C].site(irq_on)
+            self._new_function("exit", after, why, call_at=at.end, call_indent=at.indent, blank_before=True, doc=False)
+
+    def _hook_enter(self) -> None:
+        why = self._why("enter")
+        at, indent = self._entry_block()
+        self._new_function("enter", self._stmts("enter"), why, call_at=at, call_indent=indent, blank_before=False)
+
+    def _hook_trap(self) -> None:
+        self._merge_hook("trap", self._stmts("trap"), self._base_stmts("trap"), T.HYP_C, TRAP_FUNCTION, "hyp")
+
+    def trap_wiring(self) -> None:
+        needs = self.lower.needs
+        span = needs.trap or self._hook("trap").span
+        why = Origin(self._hook("trap").policy, span.line, "guest FP trap state")
+        text = str(self.lower.prims.trap_wiring()).split("\n")
+        mine = [Line(f"\t{t}" if t else "", why) for t in text]
+        hook = self.base.hooks["enter"]
+        origin = Origin(hook.policy, hook.span.line, "hook enter, in update_fp_enabled()")
+        base = [
+            Line(f"\t{t}" if t else "", origin) for t in str(self.base_lower.prims.hyp_enter_baseline()).split("\n")
+        ]
+        self._merge_lines(T.HYP_C, DECISION_FUNCTION, base, mine)
+        self._field("fp_untrapped", str(self.lower.prims.fp_untrapped_field()), why)
+
+    def requirements(self) -> None:
+        needs = self.lower.needs
+        include, needs.neon_include = needs.neon_include, None
+        super().requirements()
+        if include is not None:
+            cf = self.tree[T.KVM_FPSIMD_C]
+            if not cf.has_include("asm/neon.h"):
+                why = self._origin_of(include, Origin(self.policy.path, include.line, "kernel_neon_begin()"))
+                at = cf.last_include("asm/") + 1
+                self._edit(T.KVM_FPSIMD_C, at, at, [Line("#include <asm/neon.h>", why)], why, order=-1)
+
+    # -- helpers -------------------------------------------------------------
+
+    def _stmts(self, name: str) -> tuple:
+        hook = self._hook(name)
+        return hook.body if hook else ()
+
+    def _base_stmts(self, name: str) -> tuple:
+        hook = self.base.hooks.get(name)
+        return hook.body if hook else ()
+
+    def _split_exit(self, policy: ResolvedPolicy, hook: ast.Hook | None) -> tuple[tuple, tuple]:
+        body = hook.body if hook else ()
+        split = [i for i, s in enumerate(body) if isinstance(s, ast.Call) and s.name == "local_irq_enable"]
+        if hook is not None and len(split) != 1:
+            raise FpdslError(
+                Diagnostic(
+                    "the exit hook must call local_irq_enable() exactly once, at its top level: "
+                    "that call is the run loop's own",
+                    hook.name_span,
+                    {p.source.path: p.source for p in policy.chain}.get(hook.policy),
+                )
+            )
+        return (body[: split[0]], body[split[0] + 1 :]) if split else ((), ())
+
+    def _render_base(self, name: str, stmts: tuple, context: str) -> list[Line]:
+        hook = self.base.hooks.get(name)
+        if hook is None or not stmts:
+            return []
+        lines = self.base_lower.body(hook, stmts, context, "\t", self.base_sources.get(hook.policy))
+        self.base_lower.needs.locals.clear()
+        return lines
+
+    def _merge_hook(
+        self,
+        name: str,
+        stmts: tuple,
+        base_stmts: tuple,
+        rel: str = T.KVM_FPSIMD_C,
+        function: str | None = None,
+        context: str = "host",
+    ) -> None:
+        function = function or FUNCTIONS[name]
+        mine = self._render(name, stmts, context, "\t")
+        base = self._render_base(name, base_stmts, context)
+        self._merge_lines(rel, function, base, mine)
+        self._declare(rel, function, self.lower.needs.locals.pop(name, {}), self._why(name))
+
+    def _merge_lines(self, rel: str, function: str, base: list[Line], mine: list[Line]) -> None:
+        cf = self.tree[rel]
+        body = cf.function(function).child_by_field_name("body")
+        start, end = body.start_point[0] + 1, body.end_point[0]
+        self.edits.extend(merge(rel, cf.lines, start, end, base, mine))
+
+    def _declare(self, rel: str, function: str, wanted: dict, why: Origin) -> None:
+        """Declare the locals the policy's code needs that `function` lacks."""
+        if not wanted:
+            return
+        cf = self.tree[rel]
+        body = cf.function(function).child_by_field_name("body")
+        declared = {
+            name
+            for child in body.named_children
+            if child.type == "declaration"
+            for name in re.findall(r"(\w+)\s*(?:=|;|\[)", cf.text[child.start_byte : child.end_byte])
+        }
+        rows = []
+        for decl, span in wanted.items():
+            name = re.findall(r"(\w+)\s*(?:=|;|\[)", decl)
+            if name and name[0] in declared:
+                continue
+            rows.append(Line(f"\t{decl}", self._origin_of(span, why)))
+        if not rows:
+            return
+        line, had = cf.declarations_end(function)
+        if not had:
+            rows.append(Line("", rows[0].origin))
+        self._edit(rel, line, line, rows, rows[0].origin, order=-1)
+
+    def _entry_block(self) -> tuple[int, str]:
+        """Where the run loop's "enter the guest" block starts: the comment
+        and trace call right before guest_enter_irqoff()."""
+        cf = self.tree[T.ARM_C]
+        node = self._entry()
+        first = node
+        prev = node.prev_named_sibling
+        while prev is not None and prev.end_point[0] == first.start_point[0] - 1:
+            text = cf.text[prev.start_byte : prev.end_byte]
+            if prev.type != "comment" and not text.startswith("trace_kvm_entry("):
+                break
+            first, prev = prev, prev.prev_named_sibling
+        return first.start_point[0], cf.site(node).indent
+
+    def _new_function(
+        self,
+        name: str,
+        stmts: tuple,
+        why: Origin,
+        *,
+        call_at: int,
+        call_indent: str,
+        blank_before: bool,
+        doc: bool = True,
+    ) -> None:
+        """`stmts` of hook `name` as the body of a new arm64 function, with
+        its prototype, its 32-bit arm stub and its call from arm.c; `doc`
+        puts the hook's `##` comment first."""
+        function, follows = NEW_FUNCTIONS[name]
+        hook = self._hook(name)
+        if doc:
+            body = self._render(name, stmts, "host", "\t")
+        else:
+            body = self.lower.body(hook, stmts, "host", "\t", self.sources.get(hook.policy)) if stmts else []
+        if not body:
+            return
+        wanted = self.lower.needs.locals.pop(name, {})
+        decls = [Line(f"\t{decl}", self._origin_of(span, why)) for decl, span in wanted.items()]
+        if decls:
+            decls.append(Line("", decls[0].origin))
+        fns = self.functions
+        cf = self.tree[T.KVM_FPSIMD_C]
+        at = cf.after_function(follows)
+        text = [Line("", why)]
+        text += [Line(t, why) for t in str(fns.doc(function)).split("\n")]
+        text += [Line(t, why) for t in str(fns.head(function)).split("\n")]
+        text += [*decls, *body, Line("}", why)]
+        self._edit(T.KVM_FPSIMD_C, at, at, text, why)
+        hdr = self.tree[T.KVM_HOST_H]
+        at = hdr.site(hdr.prototype(follows)).end
+        self._edit(T.KVM_HOST_H, at, at, [Line(str(fns.prototype(function)), why)], why)
+        arm = self.tree[ARM32_KVM_HOST_H]
+        at = arm.site(arm.function(follows)).end
+        self._edit(ARM32_KVM_HOST_H, at, at, [Line(str(fns.stub(function)), why)], why)
+        call = Line(f"{call_indent}{fns.call(function)}", why)
+        lines = [Line("", why), call] if blank_before else [call, Line("", why)]
+        self._edit(T.ARM_C, call_at, call_at, lines, why)
