@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,8 @@ import click
 from fpdsl.cli_common import _load_checked
 from fpdsl.diagnostics import FpdslError, UsageError
 from fpdsl.fsutil import atomic_write
+
+_EXPORT = re.compile(r"^extern void (\w+)\(void\);$")
 
 
 def _date(option: str | None, policy_path: str) -> str:
@@ -106,7 +109,7 @@ def emit_patch_cmd(
 ):
     """Emit POLICY as a kernel patch against the tree at --tree."""
     from fpdsl.emit.message import commit_body, verify
-    from fpdsl.emit.patch import Mail, cover_letter, format_patch, split_by_subsystem
+    from fpdsl.emit.patch import Mail, mbox
     from fpdsl.emit.patch import annotate as annotated
 
     if output and series_dir:
@@ -137,38 +140,77 @@ def emit_patch_cmd(
         )
     subject = f"KVM: arm64: Switch FPSIMD context handling to {resolved.name}"
     body = commit_body(emission, check)
+    mails = _mails(emission, resolved, Mail(author, when, subject, body), split=bool(series_dir))
     if verify_tree:
-        _verify_or_fail(format_patch(Mail(author, when, subject, body), emission.changes, author), root)
+        _verify_or_fail(mbox([text for _, text in mails[1:]] if len(mails) > 1 else [mails[0][1]]), root)
     if series_dir:
-        parts = []
-        for subsystem, changes in split_by_subsystem(emission.changes):
-            sub = (
-                f"{subsystem}: Interfaces for KVM FPSIMD policy {resolved.name}"
-                if subsystem.startswith("arm64")
-                else subject
-            )
-            parts.append((subsystem, Mail(author, when, sub, body), changes))
         out_dir = Path(series_dir)
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--series: {out_dir} is not a directory")
-        files = {"0000-cover-letter.patch": cover_letter(Mail(author, when, subject, body), parts, author)}
-        for i, (_, mail, changes) in enumerate(parts, 1):
-            slug = "".join(ch if ch.isalnum() else "-" for ch in mail.subject).strip("-")[:52].rstrip("-")
-            files[f"{i:04d}-{slug}.patch"] = format_patch(mail, changes, author, f"{i}/{len(parts)}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
+        for name, text in mails:
             atomic_write(out_dir / name, text)
-        click.echo(f"wrote {len(files)} files to {out_dir}", err=True)
+        click.echo(f"wrote {len(mails)} files to {out_dir}", err=True)
     else:
-        text = format_patch(Mail(author, when, subject, body), emission.changes, author)
+        # One mail, or every patch of the series in one mbox (no cover letter).
+        text = mails[0][1] if len(mails) == 1 else mbox([t for _, t in mails[1:]])
         if output:
             atomic_write(output, text)
         else:
             click.echo(text, nl=False)
     if apply_:
-        for change in emission.changes:
-            atomic_write(root / change.path, change.new_text)
-        click.echo(f"applied to {root}: {', '.join(c.path for c in emission.changes)}", err=True)
+        written: dict[str, str] = {}
+        for change in emission.changes:  # in series order: the last text wins
+            written[change.path] = change.new_text
+        for path, text in written.items():
+            atomic_write(root / path, text)
+        click.echo(f"applied to {root}: {', '.join(written)}", err=True)
+
+
+def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
+    """(file name, text) of each mail: one mail for a single patch, else a
+    cover letter and the numbered patches. A v4.16/v4.17 emission is always
+    its series; the other layouts split by subsystem only when `split`."""
+    from fpdsl.emit.message import conversion_body, interface_body
+    from fpdsl.emit.patch import Mail, cover_letter, format_patch, split_by_subsystem
+    from fpdsl.emit.plan416 import CONVERSION_SUBJECT
+
+    author, when = mail.author, mail.date
+    parts: list[tuple[str, Mail, list, frozenset[str]]] = []
+    if emission.parts:
+        for part in emission.parts:
+            if part.kind == "interface":
+                exports = sorted(
+                    {m.group(1) for c in part.changes for line in c.new if (m := _EXPORT.match(line.text))}
+                )
+                sub = Mail(author, when, _interface_subject(resolved.name), interface_body(resolved, exports))
+            elif part.kind == "conversion":
+                sub = Mail(author, when, CONVERSION_SUBJECT, conversion_body())
+            else:
+                sub = mail
+            parts.append((part.kind, sub, part.changes, part.new_files))
+    elif not split:
+        return [("patch", format_patch(mail, emission.changes, mail.author))]
+    else:
+        for subsystem, changes in split_by_subsystem(emission.changes):
+            sub = mail
+            if subsystem.startswith("arm64"):
+                sub = Mail(author, when, _interface_subject(resolved.name), mail.body)
+            parts.append((subsystem, sub, changes, frozenset()))
+    if len(parts) == 1:
+        _, only, changes, new_files = parts[0]
+        return [("patch", format_patch(only, changes, author, new_files=new_files))]
+    new_files = frozenset(f for *_, nf in parts for f in nf)
+    cover = cover_letter(mail, [(k, m, c) for k, m, c, _ in parts], author, new_files)
+    out = [("0000-cover-letter.patch", cover)]
+    for i, (_, sub, changes, nf) in enumerate(parts, 1):
+        slug = "".join(ch if ch.isalnum() else "-" for ch in sub.subject).strip("-")[:52].rstrip("-")
+        out.append((f"{i:04d}-{slug}.patch", format_patch(sub, changes, author, f"{i}/{len(parts)}", nf)))
+    return out
+
+
+def _interface_subject(policy_name: str) -> str:
+    return f"arm64: fpsimd: Interfaces for KVM FPSIMD policy {policy_name}"
 
 
 def _verify_or_fail(patch_text: str, root: Path) -> None:
@@ -193,25 +235,64 @@ def review_cmd(patch, policy, tree, target_name):
 
     The mapping comes from the generator: the patch is emitted again from
     POLICY and the tree, and must be the same diff."""
-    from fpdsl.emit.patch import annotate, diff_text
+    from fpdsl.emit.patch import annotate
 
     try:
         text = Path(patch).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{patch}: cannot read: {exc}") from None
-    theirs = _diff_part(text)
-    # Emitted with or without --whole: whichever gives the same diff.
+    theirs = [d for d in (_diff_part(mail) for mail in _split_mails(text)) if d]
+    if not theirs:
+        raise UsageError(f"{patch}: no 'diff --git' section: not a patch")
+    # Emitted with or without --whole: whichever gives the same diffs.
     for whole in (False, True):
         _, _, _, emission = _emission(policy, tree, target_name, whole)
-        ours = diff_text(emission.changes) if emission.changes else ""
-        if ours == theirs:
+        ours = _part_diffs(emission)
+        if all(d in ours for d in theirs):
             break
     else:
         raise FpdslError(
             f"{patch}: this is not the patch fpdsl emits for {policy} against {tree}; "
             "review needs the unpatched tree and the same policy"
         )
-    click.echo(annotate(emission.changes), nl=False)
+    out = []
+    for diff in theirs:
+        kind, changes = ours[diff]
+        if len(ours) > 1:
+            out.append(f"##### {_KINDS.get(kind, kind)}")
+        out.append(annotate(changes))
+    click.echo("".join(out), nl=False)
+
+
+_KINDS = {
+    "interface": "arm64: fpsimd: interfaces (from the policy's needs)",
+    "conversion": "KVM: arm64: Convert lazy FPSIMD context switch trap to C (templates/v4.16/trap_to_c.j2)",
+    "kvm": "KVM: arm64: the policy",
+}
+
+
+def _part_diffs(emission) -> dict[str, tuple[str, list]]:
+    """diff text -> (kind, changes) of each patch fpdsl emits."""
+    from fpdsl.emit.patch import diff_text
+
+    if emission.parts:
+        return {diff_text(p.changes, p.new_files): (p.kind, p.changes) for p in emission.parts}
+    if not emission.changes:
+        return {}
+    out = {diff_text(emission.changes): ("kvm", emission.changes)}
+    from fpdsl.emit.patch import split_by_subsystem
+
+    for subsystem, changes in split_by_subsystem(emission.changes):
+        out.setdefault(diff_text(changes), (subsystem, changes))
+    return out
+
+
+def _split_mails(text: str) -> list[str]:
+    """The mails of an mbox (or the one mail of a patch file)."""
+    starts = [m.start() for m in re.finditer(r"^From [0-9a-f]{40} ", text, re.M)]
+    if not starts:
+        return [text]
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
 
 
 def _diff_part(text: str) -> str:

@@ -4,6 +4,7 @@ bound, and the expected costs per KVM_RUN under a workload profile)."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.sim.report import bound_text, verdict_word
 
 WRAP = 72
+_HOST_FUNCTION = re.compile(r"^void (kvm_arch_vcpu_\w+_fp)\(struct kvm_vcpu \*vcpu\)$")
 DEFAULT_BOUND = {"cpus": 1, "tasks": 1, "runs": 1, "exits": 2}
 COST_ROWS = (
     ("host_saves", "host saves"),
@@ -77,6 +79,16 @@ def commit_body(emission: Emission, check: Verification | None) -> str:
         + (f", extending {chain}" if chain else "")
         + f") for the {emission.target.name} {layout}: {', '.join(emission.hooks)}."
     )
+    if emission.parts:
+        functions = [
+            m.group(1)
+            for part in emission.parts
+            for c in part.changes
+            for line in c.new
+            if line.origin is not None and (m := _HOST_FUNCTION.match(line.text))
+        ]
+        if functions:
+            lines += host_functions_para(functions).split("\n")
     if emission.wiring:
         lines += _para(
             "The guest's FP/SIMD trap is decided by the policy: vcpu->arch.fp_untrapped carries it "
@@ -103,3 +115,50 @@ def commit_body(emission: Emission, check: Verification | None) -> str:
             lines.append(f"  {label:<24}{check.costs[key]:>8.3f}")
         lines.append("")
     return "\n".join(lines)
+
+
+# -- the v4.16/v4.17 series ----------------------------------------------------
+
+CONVERSION_BODY = (
+    "In the v4.15-v4.17 layouts the guest's first FP/SIMD access after entry is handled by "
+    "__fpsimd_guest_restore, in assembly (arch/arm64/kvm/hyp/entry.S). Turn it into a call of a C "
+    "function, __hyp_switch_fpsimd() in hyp/switch.c, which does what the assembly did: it enables "
+    "FP/SIMD for the guest, saves the host's registers to the per-CPU host context, loads the "
+    "guest's, and gives an AArch32 guest its FPEXC32_EL2 back.",
+    "The assembly keeps what C cannot do: it saves the guest registers a call may clobber (x2-x18 "
+    "and lr; the guest's x0-x1 are already on the hyp stack, x19-x29 are callee-saved), calls the C "
+    "function, restores them and returns to the guest. No functional change.",
+    'Mainline made the same conversion before v4.18 ("KVM: arm64: Convert lazy FPSIMD context '
+    "switch trap to C\"). The next patch of this series puts the FPSIMD policy's trap handling "
+    "into the C function.",
+)
+
+
+def conversion_body() -> str:
+    lines: list[str] = []
+    for para in CONVERSION_BODY:
+        lines += _para(para)
+    return "\n".join(lines)
+
+
+def interface_body(policy: ResolvedPolicy, exports: list[str]) -> str:
+    what = ", ".join(exports) if exports else "its helpers"
+    lines = _para(
+        f"The KVM FPSIMD policy {policy.name} (next in this series) calls {what} from "
+        "arch/arm64/kvm/fpsimd.c: define and declare them in arch/arm64/kernel/fpsimd.c and "
+        "asm/fpsimd.h."
+    )
+    return "\n".join(lines)
+
+
+def host_functions_para(functions: list[str]) -> str:
+    if not functions:
+        return ""
+    names = ", ".join(f"{f}()" for f in functions)
+    return "\n".join(
+        _para(
+            f"The host side is arm64 code in a new arch/arm64/kvm/fpsimd.c ({names}), called from "
+            "virt/kvm/arm/arm.c; 32-bit ARM, which builds arm.c too, gets empty stubs in its "
+            "asm/kvm_host.h, and the vcpu fields are arm64's only."
+        )
+    )

@@ -32,13 +32,18 @@ def blob_id(text: str) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()[:12]
 
 
-def diff_text(changes: list[FileChange]) -> str:
+def diff_text(changes: list[FileChange], new_files: frozenset[str] = frozenset()) -> str:
     out: list[str] = []
     for c in changes:
         old_text = "\n".join(c.old)
         out.append(f"diff --git a/{c.path} b/{c.path}")
-        out.append(f"index {blob_id(old_text)}..{blob_id(c.new_text)} 100644")
-        out.append(f"--- a/{c.path}")
+        if c.path in new_files:
+            out.append("new file mode 100644")
+            out.append(f"index {'0' * 12}..{blob_id(c.new_text)}")
+            out.append("--- /dev/null")
+        else:
+            out.append(f"index {blob_id(old_text)}..{blob_id(c.new_text)} 100644")
+            out.append(f"--- a/{c.path}")
         out.append(f"+++ b/{c.path}")
         for h in c.hunks:
             out.append(_hunk_header(c, h))
@@ -57,7 +62,7 @@ def _hunk_header(change: FileChange, hunk: Hunk) -> str:
     return hunk.header() + func
 
 
-def diffstat(changes: list[FileChange]) -> str:
+def diffstat(changes: list[FileChange], new_files: frozenset[str] = frozenset()) -> str:
     rows = []
     for c in changes:
         added = sum(1 for h in c.hunks for r in h.rows if r[0] == "+")
@@ -79,10 +84,13 @@ def diffstat(changes: list[FileChange]) -> str:
         summary += f", {total_add} insertion{'s' if total_add != 1 else ''}(+)"
     if total_del:
         summary += f", {total_del} deletion{'s' if total_del != 1 else ''}(-)"
-    return "\n".join(out + [summary])
+    created = [f" create mode 100644 {c.path}" for c in changes if c.path in new_files]
+    return "\n".join(out + [summary] + created)
 
 
-def format_patch(mail: Mail, changes: list[FileChange], signoff: str, number: str = "") -> str:
+def format_patch(
+    mail: Mail, changes: list[FileChange], signoff: str, number: str = "", new_files: frozenset[str] = frozenset()
+) -> str:
     tag = f"[PATCH{' ' + number if number else ''}]"
     head = [
         f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
@@ -94,10 +102,10 @@ def format_patch(mail: Mail, changes: list[FileChange], signoff: str, number: st
         "",
         f"Signed-off-by: {signoff}",
         "---",
-        diffstat(changes),
+        diffstat(changes, new_files),
         "",
     ]
-    return "\n".join(head) + "\n" + diff_text(changes) + f"-- \nfpdsl {__version__}\n\n"
+    return "\n".join(head) + "\n" + diff_text(changes, new_files) + f"-- \nfpdsl {__version__}\n\n"
 
 
 def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileChange]]]:
@@ -110,7 +118,9 @@ def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileCh
     return [(name, groups[name]) for name, _ in SUBSYSTEMS if name in groups]
 
 
-def cover_letter(mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], signoff: str) -> str:
+def cover_letter(
+    mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], signoff: str, new_files: frozenset[str] = frozenset()
+) -> str:
     total = len(parts)
     lines = [
         f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
@@ -123,9 +133,41 @@ def cover_letter(mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], si
     ]
     for i, (_, part, _) in enumerate(parts, 1):
         lines.append(f"  [{i}/{total}] {part.subject}")
-    all_changes = [c for _, _, cs in parts for c in cs]
-    lines += ["", diffstat(all_changes), "", "-- ", f"fpdsl {__version__}", "", ""]
+    lines += ["", diffstat(_net(parts), new_files), "", "-- ", f"fpdsl {__version__}", "", ""]
     return "\n".join(lines)
+
+
+def _net(parts: list[tuple[str, Mail, list[FileChange]]]) -> list[FileChange]:
+    """The series' changes per file, first old text to last new text (a
+    file two patches change is one row of the cover letter's diffstat)."""
+    from fpdsl.emit.edits import apply_edits
+
+    first: dict[str, FileChange] = {}
+    last: dict[str, FileChange] = {}
+    for _, _, changes in parts:
+        for c in changes:
+            first.setdefault(c.path, c)
+            last[c.path] = c
+    out = []
+    for path in sorted(first):
+        if first[path] is last[path]:
+            out.append(first[path])
+            continue
+        old = "\n".join(first[path].old)
+        whole = apply_edits(path, old, [_replace_all(path, first[path].old, last[path])])
+        out.append(whole)
+    return out
+
+
+def _replace_all(path: str, old: list[str], last: FileChange):
+    from fpdsl.emit.edits import Edit
+
+    return Edit(path, 0, len(old) - 1, last.new[:-1], None)
+
+
+def mbox(mails: list[str]) -> str:
+    """All mails of a series in one file, as `git format-patch --stdout`."""
+    return "".join(mails)
 
 
 def annotate(changes: list[FileChange]) -> str:
@@ -141,7 +183,7 @@ def annotate(changes: list[FileChange]) -> str:
                 if tag == " " or origin is None:
                     out.append(f"{tag}{shown}")
                 else:
-                    verb = "from" if tag == "+" else "replaced by"
+                    verb = "from" if tag == "+" else "removed:"
                     out.append(f"{tag}{shown:<80}  # {verb} {origin.render()} ({origin.why})")
         out.append("")
     return "\n".join(out)

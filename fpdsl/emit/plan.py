@@ -13,9 +13,9 @@ from fpdsl.emit import targets as T
 from fpdsl.emit.anchors import AnchorError
 from fpdsl.emit.codegen import TRAP_PRIMITIVES
 from fpdsl.emit.edits import Edit, FileChange, OverlapError, apply_edits, same_code_edit
+from fpdsl.emit.plan416 import stage
 from fpdsl.emit.sites import Tree
 from fpdsl.emit.sites6 import Sites6
-from fpdsl.emit.sites416 import Sites416
 from fpdsl.emit.sites418 import Sites418
 from fpdsl.lang import ast
 from fpdsl.lang.checker import check_or_raise
@@ -32,6 +32,9 @@ class Emission:
     hooks: list[str]  # the hooks whose code changed, in HOOKS order
     changes: list[FileChange] = field(default_factory=list)
     wiring: bool = False
+    # v4.16/v4.17: the series' patches in order (plan416.Part); empty for
+    # the other layouts, whose changes are split by subsystem.
+    parts: list = field(default_factory=list)
 
 
 def baseline_policy(target: T.Target) -> ResolvedPolicy:
@@ -106,7 +109,11 @@ def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target, keep_same: bo
     if not changed:
         return emission
     tree = Tree(tree_dir)
-    builder = (Sites418 if target.name == "v4.18" else Sites416)(policy, target, tree)
+    if target.name in ("v4.16", "v4.17"):
+        emission.parts = stage(policy, tree, target, base, changed, wiring)
+        emission.changes = [c for part in emission.parts for c in part.changes]
+        return emission
+    builder = Sites418(policy, target, tree)
     for hook in changed:
         builder.hook(hook)
     if wiring:

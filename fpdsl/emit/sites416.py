@@ -1,9 +1,331 @@
-"""Sites of the v4.15-v4.17 layout (target v4.16)."""
+"""Sites of the v4.15-v4.17 layouts (targets v4.16, v4.17).
+
+virt/kvm/arm/arm.c is built for 32-bit ARM too, so the policy's host code
+goes into arm64 functions in a new arch/arm64/kvm/fpsimd.c (as v4.18 later
+did: kvm_arch_vcpu_load_fp() and friends), declared in arm64's
+asm/kvm_host.h, stubbed in arm's, and only called from arm.c. The hyp side
+stays in hyp/switch.c: the trap hook fills __hyp_switch_fpsimd() (the C
+handler the series' conversion patch introduces), the trap wiring goes at
+the end of __activate_traps(), and the exit hook takes the eager save out
+of the run function(s) (4.17 has two: kvm_vcpu_run_vhe() and
+__kvm_vcpu_run_nvhe()).
+
+Every edit that removes lines says which lines it may remove: only code the
+baseline policy compiled to (plan416 checks it)."""
 
 from __future__ import annotations
 
-from fpdsl.emit.sites2018 import Sites2018
+import re
+import textwrap
+
+from fpdsl.diagnostics import Diagnostic, FpdslError
+from fpdsl.emit import targets as T
+from fpdsl.emit.anchors import AnchorError
+from fpdsl.emit.codegen import Lowering, environment
+from fpdsl.emit.edits import Edit, Line, Origin
+from fpdsl.emit.sites import RUN, SiteBuilder, Tree
+from fpdsl.lang import ast
+from fpdsl.lang.loader import ResolvedPolicy
+from fpdsl.resources import resource_dir
+
+ARM_KVM_HOST_H = "arch/arm/include/asm/kvm_host.h"
+KVM_MAKEFILE = "arch/arm64/kvm/Makefile"
+ENTRY_S = "arch/arm64/kvm/hyp/entry.S"
+HYP_ENTRY_S = "arch/arm64/kvm/hyp/hyp-entry.S"
+TRAP_C = "__hyp_switch_fpsimd"
+TRAP_ASM = "__fpsimd_guest_restore"
+MAKEFILE_AFTER = "kvm-$(CONFIG_KVM_ARM_HOST) += vgic-sys-reg-v3.o"
+
+# The run function(s) holding the eager FPSIMD save, per layout.
+RUN_FUNCTIONS = {"v4.16": ("__kvm_vcpu_run",), "v4.17": ("kvm_vcpu_run_vhe", "__kvm_vcpu_run_nvhe")}
+# The host functions, in file order: hook name (exit split at the run
+# loop's local_irq_enable()) -> where arm.c calls it.
+HOST_HOOKS = ("load", "put", "enter", "exit", "exit_irqs_on")
+EAGER_SAVES = ("__fpsimd_save_state", "__fpsimd_restore_state")
 
 
-class Sites416(Sites2018):
-    pass
+class Sites416(SiteBuilder):
+    """The KVM patch of a v4.16/v4.17 series, against the tree as the
+    series' earlier patches leave it."""
+
+    def __init__(self, policy: ResolvedPolicy, target: T.Target, tree: Tree, baseline: ResolvedPolicy) -> None:
+        # Not SiteBuilder.__init__: both layouts render through the v4.16
+        # templates, told the layout.
+        self.policy, self.target, self.tree = policy, target, tree
+        self.edits: list[Edit] = []
+        self.sources = {p.source.path: p.source for p in policy.chain}
+        env = environment()
+        env.globals["layout"] = target.name
+        self.lower = Lowering("v4.16", policy.path, env)
+        self.kvm_file = env.get_template("v4.16/kvm_fpsimd.c.j2").make_module()
+        self.baseline = baseline
+        self.removable: dict[str, set[int]] = {}
+        self.bodies: dict[str, list[Line]] = {}  # host function -> its body
+        self._fields: list[tuple[str, str, Origin]] = []
+
+    # -- what removed lines are attributed to ---------------------------------
+
+    def baseline_why(self, name: str) -> Origin:
+        hook = self.baseline.hooks.get(name)
+        line = hook.span.line if hook else self.baseline.policy.name_span.line
+        return Origin(self.baseline.path, line, f"hook {name}")
+
+    def allow(self, rel: str, lines) -> None:
+        self.removable.setdefault(rel, set()).update(lines)
+
+    def _remove(self, rel: str, node, why: Origin) -> None:
+        before = len(self.edits)
+        self._delete_statement(rel, node, why)
+        for e in self.edits[before:]:
+            self.allow(rel, range(e.start, e.end))
+
+    # -- rendering the host hooks --------------------------------------------
+
+    def render_host(self, changed: list[str]) -> None:
+        for name in ("load", "put", "enter"):
+            hook = self._hook(name)
+            if name in changed and hook is not None:
+                self.bodies[name] = self._render(name, hook.body, "host", "\t")
+        hook = self._hook("exit")
+        if "exit" in changed and hook is not None:
+            before, after = self._split_exit(hook)
+            self.bodies["exit"] = self._render("exit", before, "host", "\t")
+            src = self.sources.get(hook.policy)
+            self.bodies["exit_irqs_on"] = self.lower.body(hook, after, "host", "\t", src) if after else []
+        self.bodies = {k: v for k, v in self.bodies.items() if v}
+        # The scaffolding of each function (its head, declaration, stub and
+        # call) comes from the hook it holds.
+        self.origins = {k: self._why("exit" if k == "exit_irqs_on" else k) for k in self.bodies}
+
+    def _split_exit(self, hook: ast.Hook) -> tuple[tuple, tuple]:
+        body = hook.body
+        split = [i for i, s in enumerate(body) if isinstance(s, ast.Call) and s.name == "local_irq_enable"]
+        if len(split) != 1:
+            raise FpdslError(
+                Diagnostic(
+                    "the exit hook must call local_irq_enable() exactly once, at its top level: "
+                    "that call is the run loop's own",
+                    hook.name_span,
+                    self.sources.get(hook.policy),
+                )
+            )
+        return body[: split[0]], body[split[0] + 1 :]
+
+    def host_text(self) -> str:
+        return "\n".join(line.text for lines in self.bodies.values() for line in lines)
+
+    # -- the KVM patch's edits -------------------------------------------------
+
+    def kvm_edits(self, changed: list[str], wiring: bool) -> None:
+        self._calls()
+        if "enter" in changed:
+            cf = self.tree[T.ARM_C]
+            self._remove(T.ARM_C, cf.call(RUN, "kvm_fpsimd_flush_cpu_state"), self.baseline_why("enter"))
+        if "exit" in changed:
+            for function in RUN_FUNCTIONS[self.target.name]:
+                self._eager_save(function)
+        if "trap" in changed:
+            self._trap()
+        if wiring:
+            self._trap_wiring()
+        self._fields_and_declarations()
+
+    def _calls(self) -> None:
+        cf = self.tree[T.ARM_C]
+        for name in self.bodies:
+            why = self.origins[name]
+            call = str(self.kvm_file.call(name))
+            if name == "load":
+                at, indent = cf.body_end("kvm_arch_vcpu_load").start, "\t"
+            elif name == "put":
+                at, indent = cf.body_start("kvm_arch_vcpu_put").start, "\t"
+            elif name == "enter":
+                site = cf.site(cf.call(RUN, "guest_enter_irqoff"))
+                at, indent = site.start, site.indent
+            else:
+                irq_on = cf.call(RUN, "local_irq_enable", after=cf.call(RUN, "guest_enter_irqoff"), first=True)
+                site = cf.with_leading_comment(irq_on) if name == "exit" else cf.site(irq_on)
+                at, indent = (site.start if name == "exit" else site.end), site.indent
+            rows = [Line(f"{indent}{call}", why)]
+            if name == "exit":
+                rows.append(Line("", why))
+            self._edit(T.ARM_C, at, at, rows, why)
+
+    def _eager_save(self, function: str) -> None:
+        """Take the eager save of the guest's registers out of a run
+        function, keeping whatever else the `if (fp_enabled)` block does
+        (4.17: __fpsimd_save_fpexc32())."""
+        why, cf = self.baseline_why("exit"), self.tree[T.HYP_C]
+        block = cf.if_on(function, "fp_enabled")
+        body = block.child_by_field_name("consequence")
+        stmts = [n for n in body.named_children if n.type != "comment"] if body.type == "compound_statement" else [body]
+        kept = [n for n in stmts if _callee(n) not in EAGER_SAVES]
+        if not kept:
+            self._remove(T.HYP_C, block, why)
+            self._remove(T.HYP_C, cf.assignment_to(function, "fp_enabled"), why)
+            self._remove(T.HYP_C, cf.local_declaration(function, "fp_enabled"), why)
+            return
+        site = cf.site(block)
+        indent = site.indent
+        inner = [cf.lines[i] for n in kept for i in range(n.start_point[0], n.end_point[0] + 1)]
+        head = f"{indent}if (fp_enabled)" + (" {" if len(kept) > 1 else "")
+        rows = [Line(head, why), *(Line(t, why) for t in inner)]
+        if len(kept) > 1:
+            rows.append(Line(f"{indent}}}", why))
+        self._edit(T.HYP_C, site.start, site.end, rows, why)
+        keep_lines = {i for n in kept for i in range(n.start_point[0], n.end_point[0] + 1)}
+        self.allow(T.HYP_C, set(range(site.start, site.end)) - keep_lines)
+
+    def _trap(self) -> None:
+        """The policy's trap hook in place of what __hyp_switch_fpsimd()
+        does for the eager baseline; its AArch32 FPEXC32_EL2 part stays."""
+        why, cf = self.baseline_why("trap"), self.tree[T.HYP_C]
+        body = cf.function(TRAP_C).child_by_field_name("body")
+        stmts = [n for n in body.named_children if n.type != "comment"]
+        fpexc = [n for n in stmts if "fpexc32_el2" in cf._text(n)]
+        mine = [n for n in stmts if n not in fpexc]
+        if not mine:
+            raise AnchorError(f"{T.HYP_C}: {TRAP_C}() has no statements to replace")
+        start, end = mine[0].start_point[0], mine[-1].end_point[0] + 1
+        if fpexc:
+            end = cf.with_leading_comment(fpexc[0]).start
+        hook = self._hook("trap")
+        lines = self._render("trap", hook.body if hook else (), "hyp", "\t")
+        if fpexc:
+            lines.append(Line("", why))
+        self._edit(T.HYP_C, start, end, lines, why)
+        known = [n for n in mine if _known_trap_statement(cf._text(n))]
+        lines_known = {i for n in known for i in range(n.start_point[0], n.end_point[0] + 1)}
+        prose = {i for i in range(start, end) if _is_prose(cf.lines[i])}
+        self.allow(T.HYP_C, lines_known | prose)
+
+    def _trap_wiring(self) -> None:
+        needs = self.lower.needs
+        span = needs.trap or self._hook("trap").span
+        why = Origin(self._hook("trap").policy, span.line, "guest FP trap state")
+        cf = self.tree[T.HYP_C]
+        text = str(self.lower.prims.trap_wiring()).split("\n")
+        site = cf.body_end("__activate_traps")
+        lines = [Line(f"\t{t}" if t else "", why) for t in text]
+        self._edit(T.HYP_C, site.start, site.start, [Line("", why), *lines], why)
+        self._fields.append(("fp_untrapped", str(self.lower.prims.fp_untrapped_field()), why))
+
+    def _fields_and_declarations(self) -> None:
+        needs = self.lower.needs
+        for flag, span in sorted(needs.flags.items()):
+            decl = str(self.lower.prims.flag_field(flag))
+            decl_span = next((f.span for f in self.policy.flags if f.name == flag), span)
+            owner = next((p for p in self.policy.chain if any(f.name == flag for f in p.flags)), self.policy.policy)
+            self._fields.append((flag, decl, Origin(owner.source.path, decl_span.line, f"flag {flag}")))
+        if self._fields:
+            cf = self.tree[T.KVM_HOST_H]
+            line = cf.struct_body("kvm_vcpu_arch").end_point[0]
+            first = self._fields[0][2]
+            rows = [Line("", first), Line(f"\t/* FPSIMD context handling state ({self.policy.name}) */", first)]
+            rows += [Line(f"\t{decl}", why) for _, decl, why in sorted(self._fields)]
+            self._edit(T.KVM_HOST_H, line, line, rows, first)
+        if not self.bodies:
+            return
+        first = self._file_origin("declaration")
+        cf = self.tree[T.KVM_HOST_H]
+        at = cf.after_function("kvm_fpsimd_flush_cpu_state")
+        rows = [Line("", first), Line("/* Guest FP/SIMD context handling: arch/arm64/kvm/fpsimd.c */", first)]
+        rows += [Line(str(self.kvm_file.declaration(h)), self.origins[h]) for h in self.bodies]
+        self._edit(T.KVM_HOST_H, at, at, rows, first)
+        arm = self.tree[ARM_KVM_HOST_H]
+        at = arm.after_function("kvm_fpsimd_flush_cpu_state")
+        rows = [Line(str(self.kvm_file.stub(h)), self.origins[h]) for h in self.bodies]
+        self._edit(ARM_KVM_HOST_H, at, at, rows, first)
+        mk = self.tree[KVM_MAKEFILE]
+        found = [i for i, t in enumerate(mk.lines) if t.strip() == MAKEFILE_AFTER]
+        if len(found) != 1:
+            raise AnchorError(f"{KVM_MAKEFILE}: expected the line '{MAKEFILE_AFTER}' once, found it {len(found)} times")
+        at = found[0] + 1
+        why = self._file_origin("makefile_line")
+        self._edit(KVM_MAKEFILE, at, at, [Line(str(self.kvm_file.makefile_line()), why)], why)
+
+    def _hook_softirq_into_kernel_neon_begin(self) -> None:
+        """The softirq hook at the top of kernel_neon_begin() (the
+        interface patch: it is arch/arm64/kernel/fpsimd.c)."""
+        why, cf = self._why("softirq"), self.tree[T.FPSIMD_C]
+        hook = self._hook("softirq")
+        start, _ = cf.declarations_end("kernel_neon_begin")
+        inner = self._render("softirq", hook.body if hook else (), "host", "\t\t")
+        if not inner:
+            return
+        wrap = self.lower.env.get_template("common/softirq_hook.c.j2").make_module()
+        head, tail = (str(wrap.head()).strip("\n").split("\n"), str(wrap.tail()).strip("\n").split("\n"))
+        lines = [Line(t, why) for t in [*head, ""]] + inner + [Line(t, why) for t in tail]
+        self._edit(T.FPSIMD_C, start, start, [*lines, Line("", why)], why)
+
+    # -- the new file ----------------------------------------------------------
+
+    def _file_origin(self, macro: str) -> Origin:
+        name = "kvm_fpsimd.c.j2"
+        text = (resource_dir("templates") / "v4.16" / name).read_text().split("\n")
+        line = next((i + 1 for i, t in enumerate(text) if f"macro {macro}(" in t), 1)
+        return Origin(f"templates/v4.16/{name}", line, f"{macro}()")
+
+    def new_file(self) -> list[Line]:
+        """arch/arm64/kvm/fpsimd.c: one function per host hook with code."""
+        first = self._file_origin("head")
+        text = self.host_text()
+        extra = ["asm/neon.h"] if self.lower.needs.neon_include is not None else []
+        description = textwrap.wrap(self.policy.policy.description, 72, break_on_hyphens=False)
+        head = str(self.kvm_file.head(self.policy.name, description, extra))
+        rows = [Line(t, first) for t in head.split("\n")]
+        if "ctxt_fpsimd(" in text:
+            helper = self._file_origin("state_helper")
+            rows.append(Line("", helper))
+            rows += [Line(t, helper) for t in str(self.kvm_file.state_helper()).split("\n")]
+        for name, body in self.bodies.items():
+            why = self.origins[name]
+            rows.append(Line("", why))
+            rows += [Line(t, why) for t in str(self.kvm_file.opening(name)).split("\n")]
+            hook = "exit" if name == "exit_irqs_on" else name
+            wanted = self.lower.needs.locals.get(hook, {})
+            decls = [d for d in wanted if _declares_used(d, body)]
+            if decls:
+                rows += [Line(f"\t{d}", why) for d in decls] + [Line("", why)]
+            rows += body
+            rows.append(Line(str(self.kvm_file.closing()), why))
+        return rows
+
+
+def _callee(node) -> str | None:
+    if node.type != "expression_statement" or not node.named_children:
+        return None
+    expr = node.named_children[0]
+    if expr.type != "call_expression":
+        return None
+    fn = expr.child_by_field_name("function")
+    return fn.text.decode() if fn is not None else None
+
+
+_TRAP_KNOWN = (
+    re.compile(r"^if \(has_vhe\(\)\)\s+write_sysreg\(read_sysreg\(cpacr_el1\)"),
+    re.compile(r"^isb\(\);$"),
+    re.compile(r"^kvm_cpu_context_t \*host_ctxt;$"),
+    re.compile(r"^host_ctxt = kern_hyp_va\(vcpu->arch\.host_cpu_context\);$"),
+    re.compile(r"^__fpsimd_save_state\(&host_ctxt->gp_regs\.fp_regs\);$"),
+    re.compile(r"^__fpsimd_restore_state\(&vcpu->arch\.ctxt\.gp_regs\.fp_regs\);$"),
+)
+
+
+def _known_trap_statement(text: str) -> bool:
+    """A statement of the eager trap handler (what the conversion writes,
+    and what eager.fp's trap hook says)."""
+    return any(p.search(text.strip()) for p in _TRAP_KNOWN)
+
+
+def _is_prose(line: str) -> bool:
+    s = line.strip()
+    return not s or s.startswith(("/*", "*", "//"))
+
+
+def _declares_used(decl: str, body: list[Line]) -> bool:
+    name = re.findall(r"(\w+)\s*;?\s*$", decl)
+    return bool(name) and any(re.search(rf"\b{name[0]}\b", line.text) for line in body)
+
+
+__all__ = ["Sites416", "Edit", "RUN_FUNCTIONS", "TRAP_C", "TRAP_ASM", "ENTRY_S", "HYP_ENTRY_S"]

@@ -37,6 +37,16 @@ class Target:
         return self.baseline is None
 
 
+_HOMES_416 = {
+    "load": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_load_fp(), called at the end of {ARM_C}: kvm_arch_vcpu_load()",
+    "put": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_put_fp(), called at the start of kvm_arch_vcpu_put()",
+    "enter": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_ctxflush_fp(), called before guest_enter_irqoff()",
+    "exit": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_ctxsync_fp() and kvm_arch_vcpu_exit_fp(), called around the "
+    "run loop's local_irq_enable(); the eager save leaves the hyp's run function(s)",
+    "trap": f"{HYP_C}: __hyp_switch_fpsimd(), the C form of hyp/entry.S's __fpsimd_guest_restore",
+    "softirq": f"{FPSIMD_C}: kernel_neon_begin()",
+}
+
 _HOMES_COMMON = {
     "load": f"{ARM_C}: kvm_arch_vcpu_load()",
     "put": f"{ARM_C}: kvm_arch_vcpu_put()",
@@ -61,10 +71,19 @@ TARGETS: dict[str, Target] = {
             "v4.16",
             "v4.16",
             "eager",
-            ((4, 15), (4, 17)),
-            "v4.15-v4.17 layout: the hyp switches FPSIMD eagerly (__kvm_vcpu_run(), the "
-            "C trap handler __hyp_switch_fpsimd()); kvm_fpsimd_flush_cpu_state() before entry",
-            _HOMES_COMMON,
+            ((4, 15), (4, 16)),
+            "v4.15-v4.16 layout: the hyp switches FPSIMD eagerly (__kvm_vcpu_run(), the "
+            "assembly trap handler __fpsimd_guest_restore); kvm_fpsimd_flush_cpu_state() before entry",
+            _HOMES_416,
+        ),
+        Target(
+            "v4.17",
+            "v4.16",
+            "eager",
+            ((4, 17), (4, 17)),
+            "v4.17 layout: as v4.16, with the run split into kvm_vcpu_run_vhe() and "
+            "__kvm_vcpu_run_nvhe(), and fpsimd_save_state() taking struct user_fpsimd_state",
+            _HOMES_416,
         ),
         Target(
             "v4.18",
@@ -135,9 +154,28 @@ def detect_target(tree: Path, override: str | None = None) -> Target:
                     f"{tree}: Makefile says {version[0]}.{version[1]} but {KVM_FPSIMD_C} is "
                     f"{'present' if has_kvm_fpsimd else 'missing'}; pass --target to choose the layout",
                 )
+            _check_split_run(tree, target, version)
             return target
     known = ", ".join(f"{t.name} for {_span(t.versions)}" for t in TARGETS.values())
     raise UsageError(f"{tree}: kernel {version[0]}.{version[1]} has no fpdsl target (known: {known})")
+
+
+def _check_split_run(tree: Path, target: Target, version: tuple[int, int]) -> None:
+    """v4.17 split the hyp's run into kvm_vcpu_run_vhe() and
+    __kvm_vcpu_run_nvhe(); v4.15-v4.16 have one __kvm_vcpu_run()."""
+    if target.name not in ("v4.16", "v4.17"):
+        return
+    try:
+        text = (tree / HYP_C).read_text(errors="replace")
+    except OSError:
+        return  # the planner names the missing file
+    split = re.search(r"^int\s+kvm_vcpu_run_vhe\s*\(", text, re.M) is not None
+    if split != (target.name == "v4.17"):
+        has = "the split run kvm_vcpu_run_vhe()" if split else "one __kvm_vcpu_run()"
+        raise UsageError(
+            f"{tree}: Makefile says {version[0]}.{version[1]} but {HYP_C} has {has}; "
+            "pass --target v4.16 or v4.17 to choose the layout"
+        )
 
 
 def _span(versions: tuple[tuple[int, int], tuple[int, int]]) -> str:

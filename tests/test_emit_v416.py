@@ -1,0 +1,122 @@
+"""emit-patch for the v4.15-v4.17 layouts (targets v4.16, v4.17) against
+the stand-in trees: the series (conversion of the assembly trap to C, the
+arm64 functions arm.c calls), 4.17's split run, the rule that only the
+baseline's code may be removed, mbox output."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, run
+from standin import write_tree
+from test_emit import FIXED, _check_applies, _golden, emit, tree_digest
+
+LAZY_FAMILY = ["bh_disable_variant", "lazy_until_put", "neon_begin_in_load", "neon_busy", "no_softirq_no_preempt"]
+
+
+@pytest.fixture
+def v417(tmp_path: Path) -> Path:
+    return write_tree(tmp_path / "v4.17", "v4.17", git=True)
+
+
+@pytest.mark.parametrize("policy", LAZY_FAMILY)
+def test_v417_series_matches_golden_and_applies(policy: str, v417: Path, tmp_path: Path) -> None:
+    out = tmp_path / f"{policy}.mbox"
+    result = emit(policy, v417, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    _check_applies(v417, out)
+    _golden(f"{policy}.v4.17.patch", out.read_text())
+
+
+def test_v417_is_detected_and_both_runs_lose_the_eager_save(v417: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lazy.mbox"
+    assert emit("lazy_until_put", v417, "--apply", "-o", str(out)).exit_code == 0
+    text = out.read_text()
+    assert text.count("\nFrom 0000000000000000000000000000000000000000 ") == 1  # two mails, no cover letter
+    assert "Subject: [PATCH 1/2] KVM: arm64: Convert lazy FPSIMD context switch trap to C" in text
+    assert "Subject: [PATCH 2/2] KVM: arm64: Switch FPSIMD context handling to lazy_until_put" in text
+    switch = (v417 / "arch/arm64/kvm/hyp/switch.c").read_text()
+    # Each run keeps its AArch32 FPEXC32_EL2 save, and nothing else of the block.
+    assert switch.count("\tif (fp_enabled)\n\t\t__fpsimd_save_fpexc32(vcpu);\n") == 2
+    assert "__fpsimd_save_state(&guest_ctxt" not in switch
+    # 4.17's host API: fpsimd_save_state() takes struct user_fpsimd_state.
+    fp = (v417 / "arch/arm64/kvm/fpsimd.c").read_text()
+    assert "static struct user_fpsimd_state *\nctxt_fpsimd(struct kvm_cpu_context *ctxt)" in fp
+
+
+def test_assembly_trap_becomes_a_call_into_c(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "v4.16", "v4.16", git=True)
+    out = tmp_path / "series"
+    assert emit("lazy_until_put", tree, "--series", str(out)).exit_code == 0
+    conversion = next(out.glob("0001-*.patch")).read_text()
+    assert "+\tbl\t__hyp_switch_fpsimd\n" in conversion
+    assert "+\tstp\tx18, lr, [sp, #128]\n" in conversion and "+\tldp\tx2, x3, [sp], #160\n" in conversion
+    assert "+void __hyp_text __hyp_switch_fpsimd(u64 esr __always_unused,\n" in conversion
+    assert "+\t\twrite_sysreg(vcpu->arch.ctxt.sys_regs[FPEXC32_EL2],\n" in conversion
+    assert "virt/kvm/arm/arm.c" not in conversion
+    kvm = next(out.glob("0002-*.patch")).read_text()
+    # The policy's trap hook fills the C handler; its FPEXC32_EL2 part stays.
+    assert "+\tvcpu->arch.guest_vfp_loaded = true;\n" in kvm
+    assert " \t/* An AArch32 guest's FPEXC32_EL2 comes back with its registers */\n \tif (!(read_sysreg" in kvm
+    # Arm64 code stays out of the shared arm.c: calls only, stubs for arm.
+    arm_c = kvm[kvm.index("diff --git a/virt/kvm/arm/arm.c") :]
+    added = [line[1:].strip() for line in arm_c.split("\n") if line.startswith("+") and not line.startswith("+++")]
+    assert added == ["kvm_arch_vcpu_put_fp(vcpu);", "kvm_arch_vcpu_ctxflush_fp(vcpu);"]
+    assert "+static inline void kvm_arch_vcpu_put_fp(struct kvm_vcpu *vcpu) {}\n" in kvm
+    assert "new file mode 100644\nindex 000000000000.." in kvm and "--- /dev/null\n+++ b/arch/arm64/kvm/fpsimd.c" in kvm
+    assert "+kvm-$(CONFIG_KVM_ARM_HOST) += fpsimd.o\n" in kvm
+
+
+def test_removing_code_the_model_does_not_know_is_an_error(tmp_path: Path) -> None:
+    """A tree whose C trap handler does more than the eager baseline's: the
+    policy's trap hook would drop that statement, so nothing is written."""
+    tree = write_tree(tmp_path / "v4.16", "v4.16", git=True)
+    out = tmp_path / "s"
+    assert emit("lazy_until_put", tree, "--series", str(out)).exit_code == 0
+    subprocess.run(["git", "apply", str(next(out.glob("0001-*.patch")))], cwd=tree, check=True)
+    sw = tree / "arch/arm64/kvm/hyp/switch.c"
+    sw.write_text(sw.read_text().replace("\tisb();\n\n\thost_ctxt", "\tisb();\n\tvcpu->arch.vendor_fp_count++;\n\thost_ctxt"))
+    target, before = tmp_path / "x.patch", tree_digest(tree)
+    result = emit("lazy_until_put", tree, "-o", str(target))
+    assert result.exit_code == 1, result.output
+    assert re.search(r"arch/arm64/kvm/hyp/switch\.c:\d+: the patch would remove a line", result.output)
+    assert "vcpu->arch.vendor_fp_count++;" in result.output and "Traceback" not in result.output
+    assert not target.exists() and tree_digest(tree) == before
+
+
+def test_review_reads_an_mbox_and_names_the_conversion(v417: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bh.mbox"
+    assert emit("bh_disable_variant", v417, "-o", str(out)).exit_code == 0
+    policy = str(ROOT / "policies" / "bh_disable_variant.fp")
+    result = run("review", str(out), policy, "--tree", str(v417))
+    assert result.exit_code == 0, result.output
+    assert "##### KVM: arm64: Convert lazy FPSIMD context switch trap to C (templates/v4.16/trap_to_c.j2)" in (
+        result.output
+    )
+    rows = [line for line in result.output.split("\n") if line[:1] in ("+", "-") and not line.startswith(("+++", "---"))]
+    assert rows and all(("  # from " in r) if r[0] == "+" else ("  # removed: " in r) for r in rows)
+    assert any("__fpsimd_save_fpexc32" not in r and "eager.fp:31 (hook exit)" in r for r in rows)
+
+
+@pytest.mark.parametrize("layout", ["v4.16", "v4.17"])
+def test_eager_has_nothing_to_emit_and_v418_policies_are_refused(layout: str, tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / layout, layout)
+    result = emit("eager", tree, "-o", str(tmp_path / "e.patch"))
+    assert result.exit_code == 0 and "nothing to emit" in result.output
+    result = emit("host_machinery", tree, "-o", str(tmp_path / "h.patch"))
+    assert result.exit_code == 1 and "exists since v4.18: it has no meaning for target" in result.output
+    assert not (tmp_path / "h.patch").exists()
+
+
+def test_split_run_decides_the_layout(tmp_path: Path) -> None:
+    tree = write_tree(tmp_path / "t", "v4.17")
+    (tree / "Makefile").write_text("VERSION = 4\nPATCHLEVEL = 16\n")
+    result = run("emit-patch", str(ROOT / "policies" / "lazy_until_put.fp"), "--tree", str(tree), *FIXED)
+    assert result.exit_code == 2 and "pass --target v4.16 or v4.17" in result.output
+    forced = run(
+        "emit-patch", str(ROOT / "policies" / "lazy_until_put.fp"), "--tree", str(tree), "--target", "v4.17", *FIXED
+    )
+    assert forced.exit_code == 0, forced.output
