@@ -213,7 +213,13 @@ static void __hyp_text __activate_traps(struct kvm_vcpu *vcpu)
 
 	write_sysreg(val, hcr_el2);
 
+	if (cpus_have_const_cap(ARM64_HAS_RAS_EXTN) && (val & HCR_VSE))
+		write_sysreg_s(vcpu->arch.vsesr_el2, SYS_VSESR_EL2);
+
 	write_sysreg(1 << 15, hstr_el2);
+	/* Stand-in: PMU accesses from EL0 trap to EL2. */
+	write_sysreg(0, pmselr_el0);
+	write_sysreg(ARMV8_PMU_USERENR_MASK, pmuserenr_el0);
 	write_sysreg(vcpu->arch.mdcr_el2, mdcr_el2);
 	__activate_traps_arch()();
 }
@@ -380,7 +386,15 @@ el1_sync:				// a guest trapped into EL2
 	stp	x0, x1, [sp, #-16]!
 	mrs	x1, esr_el2
 	lsr	x0, x1, #ESR_ELx_EC_SHIFT
-	b	el1_trap
+	cmp	x0, #ESR_ELx_EC_HVC64
+	b.ne	el1_trap
+	eret
+
+el1_hvc_guest:
+	// Stand-in: the SMCCC workaround call returns at once.
+	ldr	x1, [sp]
+	cbnz	w1, el1_trap
+	eret
 
 {trap}"""
 
@@ -389,9 +403,7 @@ FPSIMD_C = """// SPDX-License-Identifier: GPL-2.0
 
 #include <linux/bottom_half.h>
 #include <linux/percpu.h>
-#include <linux/sched.h>
 #include <asm/fpsimd.h>
-#include <asm/neon.h>
 #include <asm/simd.h>
 
 static DEFINE_PER_CPU(struct fpsimd_last_state_struct, fpsimd_last_state);
@@ -569,7 +581,7 @@ static inline void kvm_arm_vhe_guest_enter(void)
 
 static inline void kvm_arm_vhe_guest_exit(void)
 {
-	local_daif_restore(DAIF_PROCCTX_NOIRQ);
+	local_daif_restore(DAIF_PROCCTX_NOIRQ);{vhe_exit_extra}
 }
 {tail}
 #endif /* __ARM64_KVM_HOST_H__ */
@@ -641,7 +653,9 @@ def files() -> dict[str, str]:
         "arch/arm64/include/asm/fpsimd.h": FPSIMD_H.replace("{state_struct}", FPSIMD_STATE_STRUCT).replace(
             "{state_type}", "fpsimd_state"
         ),
-        "arch/arm64/include/asm/kvm_host.h": KVM_HOST_H.replace("{arch_extra}", "").replace("{tail}", ""),
+        "arch/arm64/include/asm/kvm_host.h": KVM_HOST_H.replace("{arch_extra}", "")
+        .replace("{tail}", "")
+        .replace("{vhe_exit_extra}", ""),
         "arch/arm/include/asm/kvm_host.h": ARM_KVM_HOST_H.replace("{tail}", ""),
         "arch/arm64/kvm/Makefile": KVM_MAKEFILE.replace("{regmap_line}", "inject_fault.o regmap.o"),
     }

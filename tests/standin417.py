@@ -98,6 +98,9 @@ static void __hyp_text __activate_traps(struct kvm_vcpu *vcpu)
 
 	write_sysreg(hcr, hcr_el2);
 
+	if (cpus_have_const_cap(ARM64_HAS_RAS_EXTN) && (hcr & HCR_VSE))
+		write_sysreg_s(vcpu->arch.vsesr_el2, SYS_VSESR_EL2);
+
 	__activate_traps_fpsimd32(vcpu);
 	if (has_vhe())
 		activate_traps_vhe(vcpu);
@@ -123,6 +126,7 @@ int kvm_vcpu_run_vhe(struct kvm_vcpu *vcpu)
 	__activate_vm(vcpu->kvm);
 
 	sysreg_restore_guest_state_vhe(guest_ctxt);
+	__debug_switch_to_guest(vcpu);
 
 	do {
 		exit_code = __guest_enter(vcpu, host_ctxt);
@@ -141,6 +145,8 @@ int kvm_vcpu_run_vhe(struct kvm_vcpu *vcpu)
 		__fpsimd_restore_state(&host_ctxt->gp_regs.fp_regs);
 		__fpsimd_save_fpexc32(vcpu);
 	}
+
+	__debug_switch_to_host(vcpu);
 
 	return exit_code;
 }
@@ -164,8 +170,12 @@ int __hyp_text __kvm_vcpu_run_nvhe(struct kvm_vcpu *vcpu)
 	__activate_traps(vcpu);
 	__activate_vm(kern_hyp_va(vcpu->kvm));
 
+	__hyp_vgic_restore_state(vcpu);
+	__timer_enable_traps(vcpu);
+
 	__sysreg32_restore_state(vcpu);
 	__sysreg_restore_state_nvhe(guest_ctxt);
+	__debug_switch_to_guest(vcpu);
 
 	do {
 		exit_code = __guest_enter(vcpu, host_ctxt);
@@ -175,6 +185,8 @@ int __hyp_text __kvm_vcpu_run_nvhe(struct kvm_vcpu *vcpu)
 
 	__sysreg_save_state_nvhe(guest_ctxt);
 	__sysreg32_save_state(vcpu);
+	__timer_disable_traps(vcpu);
+	__hyp_vgic_save_state(vcpu);
 
 	__deactivate_traps(vcpu);
 	__deactivate_vm(vcpu);
@@ -186,6 +198,8 @@ int __hyp_text __kvm_vcpu_run_nvhe(struct kvm_vcpu *vcpu)
 		__fpsimd_restore_state(&host_ctxt->gp_regs.fp_regs);
 		__fpsimd_save_fpexc32(vcpu);
 	}
+
+	__debug_switch_to_host(vcpu);
 
 	return exit_code;
 }
@@ -237,9 +251,9 @@ def files() -> dict[str, str]:
         "arch/arm64/include/asm/fpsimd.h": FPSIMD_H.replace("{state_struct}", "").replace(
             "{state_type}", "user_fpsimd_state"
         ),
-        "arch/arm64/include/asm/kvm_host.h": KVM_HOST_H.replace(
-            "{arch_extra}", "\n\n\tbool sysregs_loaded_on_cpu;"
-        ).replace("{tail}", KVM_HOST_H_TAIL),
+        "arch/arm64/include/asm/kvm_host.h": KVM_HOST_H.replace("{arch_extra}", "\n\n\tbool sysregs_loaded_on_cpu;")
+        .replace("{tail}", KVM_HOST_H_TAIL)
+        .replace("{vhe_exit_extra}", "\n\n\t/* Stand-in: the new trap configuration takes effect. */\n\tisb();"),
         "arch/arm/include/asm/kvm_host.h": ARM_KVM_HOST_H.replace("{tail}", ARM_KVM_HOST_H_TAIL),
         "arch/arm64/kvm/Makefile": KVM_MAKEFILE.replace("{regmap_line}", "inject_fault.o regmap.o va_layout.o"),
     }
