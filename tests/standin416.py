@@ -62,12 +62,40 @@ void kvm_arch_vcpu_put(struct kvm_vcpu *vcpu)
 }
 """
 
+# 4.16 loads the vcpu before the first-run checks and leaves through `out:`;
+# 4.17 returns early and loads it after them (standin417.py).
+ARM_C_RUN_PROLOGUE = """
+	if (unlikely(!kvm_vcpu_initialized(vcpu)))
+		return -ENOEXEC;
+
+	vcpu_load(vcpu);
+
+	ret = kvm_vcpu_first_run_init(vcpu);
+	if (ret)
+		goto out;
+
+	if (run->exit_reason == KVM_EXIT_MMIO) {
+		ret = kvm_handle_mmio_return(vcpu, vcpu->run);
+		if (ret)
+			goto out;
+		if (kvm_arm_handle_step_debug(vcpu, vcpu->run)) {
+			ret = 0;
+			goto out;
+		}
+	}
+
+	if (run->immediate_exit) {
+		ret = -EINTR;
+		goto out;
+	}
+"""
+
 ARM_C_RUN = """
 int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu, struct kvm_run *run)
 {
 	int ret;
-
-	vcpu_load(vcpu);
+{prologue}
+	kvm_sigset_activate(vcpu);
 
 	ret = 1;
 	run->exit_reason = KVM_EXIT_UNKNOWN;
@@ -76,6 +104,8 @@ int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu, struct kvm_run *run)
 		cond_resched();
 
 		update_vttbr(vcpu->kvm);
+
+		check_vcpu_requests(vcpu);
 
 		/* Stand-in: the GIC is poked with preemption off. */
 		preempt_disable();
@@ -89,12 +119,29 @@ int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu, struct kvm_run *run)
 
 		kvm_vgic_flush_hwstate(vcpu);
 
+		/* Stand-in: a signal sends us back to user space. */
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			run->exit_reason = KVM_EXIT_INTR;
+		}
+
+		/* Stand-in: so does a level a user space irqchip must see. */
+		if (static_branch_unlikely(&userspace_irqchip_in_use)) {
+			if (kvm_timer_should_notify_user(vcpu) ||
+			    kvm_pmu_should_notify_user(vcpu)) {
+				ret = -EINTR;
+				run->exit_reason = KVM_EXIT_INTR;
+			}
+		}
+
 		smp_store_mb(vcpu->mode, IN_GUEST_MODE);
 
 		if (ret <= 0 || need_new_vmid_gen(vcpu->kvm) ||
 		    kvm_request_pending(vcpu)) {
-			vcpu->mode = OUTSIDE_GUEST_MODE;
+			vcpu->mode = OUTSIDE_GUEST_MODE;{bail_isb}
 			kvm_pmu_sync_hwstate(vcpu);
+			if (static_branch_unlikely(&userspace_irqchip_in_use))
+				kvm_timer_sync_hwstate(vcpu);
 			kvm_vgic_sync_hwstate(vcpu);
 			local_irq_enable();
 			preempt_enable();
@@ -118,6 +165,9 @@ int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu, struct kvm_run *run)
 
 		kvm_vgic_sync_hwstate(vcpu);
 
+		if (static_branch_unlikely(&userspace_irqchip_in_use))
+			kvm_timer_sync_hwstate(vcpu);
+
 		/*
 		 * Stand-in: an interrupt that made the guest exit is still
 		 * pending; it is taken here, in the host.
@@ -138,6 +188,14 @@ int kvm_arch_vcpu_ioctl_run(struct kvm_vcpu *vcpu, struct kvm_run *run)
 		ret = handle_exit(vcpu, run, ret);
 	}
 
+	/* Stand-in: user space learns the in-kernel device levels. */
+	if (unlikely(!irqchip_in_kernel(vcpu->kvm))) {
+		kvm_timer_update_run(vcpu);
+		kvm_pmu_update_run(vcpu);
+	}
+
+	kvm_sigset_deactivate(vcpu);
+{epilogue}
 	vcpu_put(vcpu);
 	return ret;
 }
@@ -238,24 +296,89 @@ int __hyp_text __kvm_vcpu_run(struct kvm_vcpu *vcpu)
 	guest_ctxt = &vcpu->arch.ctxt;
 
 	__sysreg_save_host_state(host_ctxt);
+	__debug_cond_save_host_state(vcpu);
 
 	__activate_traps(vcpu);
 	__activate_vm(vcpu);
 
+	__vgic_restore_state(vcpu);
+	__timer_enable_traps(vcpu);
+
 	__sysreg32_restore_state(vcpu);
 	__sysreg_restore_guest_state(guest_ctxt);
+	__debug_restore_state(vcpu, kern_hyp_va(vcpu->arch.debug_ptr), guest_ctxt);
 
 	/* Stand-in: run the guest until an exit the host must see. */
 again:
 	exit_code = __guest_enter(vcpu, host_ctxt);
 
+	if (ARM_EXCEPTION_CODE(exit_code) != ARM_EXCEPTION_IRQ)
+		vcpu->arch.fault.esr_el2 = read_sysreg_el2(esr);
+
 	if (exit_code == ARM_EXCEPTION_TRAP && !__populate_fault_info(vcpu))
 		goto again;
+
+	/* Stand-in: GICv2 CPU interface accesses emulated at EL2. */
+	if (static_branch_unlikely(&vgic_v2_cpuif_trap) &&
+	    exit_code == ARM_EXCEPTION_TRAP) {
+		bool valid;
+
+		valid = kvm_vcpu_trap_get_class(vcpu) == ESR_ELx_EC_DABT_LOW &&
+			kvm_vcpu_trap_get_fault_type(vcpu) == FSC_FAULT &&
+			kvm_vcpu_dabt_isvalid(vcpu) &&
+			!kvm_vcpu_dabt_isextabt(vcpu) &&
+			!kvm_vcpu_dabt_iss1tw(vcpu);
+
+		if (valid) {
+			int ret = __vgic_v2_perform_cpuif_access(vcpu);
+
+			if (ret == 1) {
+				if (__skip_instr(vcpu))
+					goto again;
+				else
+					exit_code = ARM_EXCEPTION_TRAP;
+			}
+
+			if (ret == -1) {
+				/* Stand-in: a bad access becomes an SError. */
+				if (!__skip_instr(vcpu))
+					*vcpu_cpsr(vcpu) &= ~DBG_SPSR_SS;
+				exit_code = ARM_EXCEPTION_EL1_SERROR;
+			}
+		}
+	}
+
+	/* Stand-in: and GICv3 system register accesses. */
+	if (static_branch_unlikely(&vgic_v3_cpuif_trap) &&
+	    exit_code == ARM_EXCEPTION_TRAP &&
+	    (kvm_vcpu_trap_get_class(vcpu) == ESR_ELx_EC_SYS64 ||
+	     kvm_vcpu_trap_get_class(vcpu) == ESR_ELx_EC_CP15_32)) {
+		int ret = __vgic_v3_perform_cpuif_access(vcpu);
+
+		if (ret == 1) {
+			if (__skip_instr(vcpu))
+				goto again;
+			else
+				exit_code = ARM_EXCEPTION_TRAP;
+		}
+	}
+
+	/* Stand-in: the Falkor branch predictor workaround. */
+	if (cpus_have_const_cap(ARM64_HARDEN_BP_POST_GUEST_EXIT)) {
+		u32 midr = read_cpuid_id();
+
+		if (((midr & MIDR_CPU_MODEL_MASK) == MIDR_QCOM_FALKOR) ||
+		    ((midr & MIDR_CPU_MODEL_MASK) == MIDR_QCOM_FALKOR_V1)) {
+			__qcom_hyp_sanitize_btac_predictors();
+		}
+	}
 
 	fp_enabled = __fpsimd_enabled();
 
 	__sysreg_save_guest_state(guest_ctxt);
 	__sysreg32_save_state(vcpu);
+	__timer_disable_traps(vcpu);
+	__vgic_save_state(vcpu);
 
 	__deactivate_traps(vcpu);
 	__deactivate_vm(vcpu);
@@ -266,6 +389,10 @@ again:
 		__fpsimd_save_state(&guest_ctxt->gp_regs.fp_regs);
 		__fpsimd_restore_state(&host_ctxt->gp_regs.fp_regs);
 	}
+
+	__debug_save_state(vcpu, kern_hyp_va(vcpu->arch.debug_ptr), guest_ctxt);
+	/* Stand-in: after the host's sysregs, for SPE on non-VHE. */
+	__debug_cond_restore_host_state(vcpu);
 
 	return exit_code;
 }
@@ -645,7 +772,10 @@ def files() -> dict[str, str]:
         "Makefile": MAKEFILE.format(patchlevel=16),
         "virt/kvm/arm/arm.c": ARM_C_HEAD
         + ARM_C_LOAD.replace("{load_extra}", "").replace("{put_extra}", "")
-        + ARM_C_RUN.replace("{run_call}", RUN_CALL),
+        + ARM_C_RUN.replace("{prologue}", ARM_C_RUN_PROLOGUE)
+        .replace("{bail_isb}", "")
+        .replace("{epilogue}", "\nout:")
+        .replace("{run_call}", RUN_CALL),
         "arch/arm64/kvm/hyp/switch.c": SWITCH_C,
         "arch/arm64/kvm/hyp/entry.S": ENTRY_S,
         "arch/arm64/kvm/hyp/hyp-entry.S": HYP_ENTRY_S.replace("{trap}", HYP_ENTRY_S_TRAP),

@@ -28,6 +28,28 @@ from standin416 import (
     SWITCH_C_HEAD,
 )
 
+ARM_C_RUN_PROLOGUE = """
+	if (unlikely(!kvm_vcpu_initialized(vcpu)))
+		return -ENOEXEC;
+
+	ret = kvm_vcpu_first_run_init(vcpu);
+	if (ret)
+		return ret;
+
+	if (run->exit_reason == KVM_EXIT_MMIO) {
+		ret = kvm_handle_mmio_return(vcpu, vcpu->run);
+		if (ret)
+			return ret;
+		if (kvm_arm_handle_step_debug(vcpu, vcpu->run))
+			return 0;
+	}
+
+	if (run->immediate_exit)
+		return -EINTR;
+
+	vcpu_load(vcpu);
+"""
+
 RUN_CALL = """
 		if (has_vhe()) {
 			kvm_arm_vhe_guest_enter();
@@ -243,7 +265,10 @@ def files() -> dict[str, str]:
         + ARM_C_LOAD.replace("{load_extra}", "\n\tkvm_vcpu_load_sysregs(vcpu);").replace(
             "{put_extra}", "\n\tkvm_vcpu_put_sysregs(vcpu);"
         )
-        + ARM_C_RUN.replace("{run_call}", RUN_CALL),
+        + ARM_C_RUN.replace("{prologue}", ARM_C_RUN_PROLOGUE)
+        .replace("{bail_isb}", "\n\t\t\tisb(); /* Stand-in: flushed state is committed */")
+        .replace("{epilogue}", "")
+        .replace("{run_call}", RUN_CALL),
         "arch/arm64/kvm/hyp/switch.c": SWITCH_C,
         "arch/arm64/kvm/hyp/entry.S": ENTRY_S,
         "arch/arm64/kvm/hyp/hyp-entry.S": HYP_ENTRY_S.replace("{trap}", HYP_ENTRY_S_TRAP),
