@@ -196,3 +196,33 @@ def test_emission_is_deterministic(v418: Path, tmp_path: Path) -> None:
     assert _emit(policy, v418, a).exit_code == 0 and _emit(policy, v418, b).exit_code == 0
     assert a.read_bytes() == b.read_bytes()
     subprocess.run(["git", "apply", "--check", str(a)], cwd=v418, check=True)
+
+
+SOFTIRQ_HOOK = """policy hm_softirq_hook "Host machinery, a softirq that wants NEON gets the registers back"
+kernel v4.18
+extends host_machinery
+
+hook softirq {
+    if FP_ENABLED {
+        fpsimd_save()
+        fpsimd_flush_cpu_state()
+        FP_ENABLED = false
+    }
+}
+"""
+
+
+def test_softirq_hook_brings_the_vcpu_declarations_into_kernel_fpsimd_c(v418: Path, tmp_path: Path) -> None:
+    """kernel_neon_begin() reads the running vcpu: arch/arm64/kernel/fpsimd.c
+    gets <linux/kvm_host.h>, and the function keeps its own guards."""
+    policy = tmp_path / "hm_softirq_hook.fp"
+    policy.write_text(SOFTIRQ_HOOK)
+    out = tmp_path / "out.patch"
+    assert _emit(policy, v418, out).exit_code == 0
+    subprocess.run(["git", "apply", str(out)], cwd=v418, check=True, capture_output=True)
+    text = (v418 / "arch/arm64/kernel/fpsimd.c").read_text()
+    assert "#include <linux/kvm_host.h>\n" in text
+    begin = text[text.index("void kernel_neon_begin(void)") :].split("\n}\n")[0]
+    for kept in ("if (WARN_ON(!system_supports_fpsimd()))", "BUG_ON(!may_use_simd());", "fpsimd_save();"):
+        assert kept in begin
+    assert begin.index("#ifdef CONFIG_KVM") < begin.index("if (WARN_ON(!system_supports_fpsimd()))")

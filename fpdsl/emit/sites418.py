@@ -51,6 +51,7 @@ class Sites418(Sites2018):
         self.base_lower.prims = prims.make_module(vars={"baseline": True})
         self.functions = self.lower.env.get_template("v4.18/functions.c.j2").make_module()
         self.base_sources = {p.source.path: p.source for p in self.base.chain}
+        self._kvm_fpsimd_code: list[Line] = []  # what the patch adds there, for its includes
 
     # -- hooks ---------------------------------------------------------------
 
@@ -80,6 +81,17 @@ class Sites418(Sites2018):
     def _hook_trap(self) -> None:
         self._merge_hook("trap", self._stmts("trap"), self._base_stmts("trap"), T.HYP_C, TRAP_FUNCTION, "hyp")
 
+    def _hook_softirq(self) -> None:
+        first = len(self.edits)
+        super()._hook_softirq()
+        cf = self.tree[T.FPSIMD_C]
+        if len(self.edits) > first and not cf.has_include("linux/kvm_host.h"):
+            # The hook's code reads the running vcpu: struct kvm_vcpu and
+            # kvm_arm_get_running_vcpu() come with <linux/kvm_host.h>.
+            why = self._why("softirq")
+            at = cf.last_include("linux/") + 1
+            self._edit(T.FPSIMD_C, at, at, [Line("#include <linux/kvm_host.h>", why)], why, order=-1)
+
     def trap_wiring(self) -> None:
         needs = self.lower.needs
         span = needs.trap or self._hook("trap").span
@@ -95,15 +107,24 @@ class Sites418(Sites2018):
         self._field("fp_untrapped", str(self.lower.prims.fp_untrapped_field()), why)
 
     def requirements(self) -> None:
-        needs = self.lower.needs
-        include, needs.neon_include = needs.neon_include, None
+        self.lower.needs.neon_include = None  # arm.c gets no arm64 code: see _includes()
         super().requirements()
-        if include is not None:
-            cf = self.tree[T.KVM_FPSIMD_C]
-            if not cf.has_include("asm/neon.h"):
-                why = self._origin_of(include, Origin(self.policy.path, include.line, "kernel_neon_begin()"))
-                at = cf.last_include("asm/") + 1
-                self._edit(T.KVM_FPSIMD_C, at, at, [Line("#include <asm/neon.h>", why)], why, order=-1)
+        self._includes()
+
+    def _includes(self) -> None:
+        """The headers arch/arm64/kvm/fpsimd.c lacks for the code added to it."""
+        cf = self.tree[T.KVM_FPSIMD_C]
+        headers = self.functions.headers
+        wanted: dict[str, Origin] = {}
+        for line in self._kvm_fpsimd_code:
+            for name in re.findall(r"\b\w+\b", line.text):
+                header = headers.get(name)
+                if header and not cf.has_include(header) and line.origin is not None:
+                    wanted.setdefault(header, line.origin)
+        for header in sorted(wanted):
+            at = cf.last_include(header.split("/")[0] + "/") + 1
+            why = wanted[header]
+            self._edit(T.KVM_FPSIMD_C, at, at, [Line(f"#include <{header}>", why)], why, order=-1)
 
     # -- helpers -------------------------------------------------------------
 
@@ -151,6 +172,8 @@ class Sites418(Sites2018):
         base = self._render_base(name, base_stmts, context)
         self._merge_lines(rel, function, base, mine)
         self._declare(rel, function, self.lower.needs.locals.pop(name, {}), self._why(name))
+        if rel == T.KVM_FPSIMD_C:
+            self._kvm_fpsimd_code.extend(mine)
 
     def _merge_lines(self, rel: str, function: str, base: list[Line], mine: list[Line]) -> None:
         cf = self.tree[rel]
@@ -230,6 +253,7 @@ class Sites418(Sites2018):
         text += [Line(t, why) for t in str(fns.doc(function)).split("\n")]
         text += [Line(t, why) for t in str(fns.head(function)).split("\n")]
         text += [*decls, *body, Line("}", why)]
+        self._kvm_fpsimd_code.extend(body)
         self._edit(T.KVM_FPSIMD_C, at, at, text, why)
         hdr = self.tree[T.KVM_HOST_H]
         at = hdr.site(hdr.prototype(follows)).end
