@@ -159,6 +159,7 @@ def host_functions_para(functions: list[str]) -> str:
         _para(
             f"The host side is arm64 code in a new arch/arm64/kvm/fpsimd.c ({names}), called from "
             "virt/kvm/arm/arm.c; 32-bit ARM, which builds arm.c too, gets empty stubs in its "
-            "asm/kvm_host.h, and the vcpu fields are arm64's only."
+            "asm/kvm_host.h, and the vcpu fields are arm64's only. MAINTAINERS needs no update for "
+            "the new file: the KVM/arm64 entry covers arch/arm64/kvm/."
         )
     )

@@ -270,7 +270,11 @@ class Sites416(SiteBuilder):
         """arch/arm64/kvm/fpsimd.c: one function per host hook with code."""
         first = self._file_origin("head")
         text = self.host_text()
-        extra = ["asm/neon.h"] if self.lower.needs.neon_include is not None else []
+        calls = set(re.findall(r"\b(\w+)\(", text))
+        wanted = {str(self.kvm_file.header_of(c)) for c in calls} - {""}
+        linux = sorted(h for h in wanted if h.startswith("linux/"))
+        asm = sorted(h for h in wanted if h.startswith("asm/"))
+        extra = [*sorted({*linux, "linux/kvm_host.h"}), *sorted({*asm, "asm/fpsimd.h"})]
         description = textwrap.wrap(self.policy.policy.description, 72, break_on_hyphens=False)
         head = str(self.kvm_file.head(self.policy.name, description, extra))
         rows = [Line(t, first) for t in head.split("\n")]
