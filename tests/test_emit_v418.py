@@ -226,3 +226,34 @@ def test_softirq_hook_brings_the_vcpu_declarations_into_kernel_fpsimd_c(v418: Pa
     for kept in ("if (WARN_ON(!system_supports_fpsimd()))", "BUG_ON(!may_use_simd());", "fpsimd_save();"):
         assert kept in begin
     assert begin.index("#ifdef CONFIG_KVM") < begin.index("if (WARN_ON(!system_supports_fpsimd()))")
+
+
+UNWRAP = """policy hm_{hook}_unwrap "Host machinery, {hook} without its FP_ENABLED test"
+kernel v4.18
+extends host_machinery
+
+hook {hook} {{
+{body}
+}}
+"""
+
+
+def test_unwrapping_a_baseline_block(v418: Path, tmp_path: Path) -> None:
+    """A policy may take away the braces of a block that holds baseline code
+    only (its lines move out a level), not of one that also holds the
+    tree's own code (put's SVE else-branch hangs off the FP_ENABLED test)."""
+    exit_body = "    fpsimd_bind_state_to_cpu(guest)\n    clear_thread_flag(TIF_FOREIGN_FPSTATE)\n"
+    exit_body += "    clear_thread_flag(TIF_SVE)\n    local_irq_enable()"
+    policy = tmp_path / "hm_exit_unwrap.fp"
+    policy.write_text(UNWRAP.format(hook="exit", body=exit_body))
+    out = tmp_path / "exit.patch"
+    assert _emit(policy, v418, out).exit_code == 0
+    assert "+\tfpsimd_bind_state_to_cpu(&vcpu->arch.ctxt.gp_regs.fp_regs);\n" in out.read_text()
+    put_body = "    local_irq_save()\n    fpsimd_save()\n    fpsimd_flush_cpu_state()\n    local_irq_restore()"
+    policy = tmp_path / "hm_put_unwrap.fp"
+    policy.write_text(UNWRAP.format(hook="put", body=put_body))
+    out = tmp_path / "put.patch"
+    result = _emit(policy, v418, out)
+    assert result.exit_code == 1 and not out.exists()
+    line = (v418 / KVM_FPSIMD_C).read_text().split("\n").index("\t} else if (system_supports_sve()) {") + 1
+    assert f"{KVM_FPSIMD_C}:{line}: '}} else if (system_supports_sve()) {{' is not code the baseline" in result.output

@@ -52,6 +52,12 @@ class Unit:
         return bool(self.key)
 
     @property
+    def depth(self) -> int:
+        """The tabs the unit's first line is indented by."""
+        text = self.lines[0].text
+        return len(text) - len(text.lstrip("\t"))
+
+    @property
     def braces(self) -> int:
         return self.key.count("{") - self.key.count("}")
 
@@ -138,13 +144,20 @@ def merge(path: str, tree: list[str], start: int, end: int, base: list[Line], mi
     for block in bt.get_matching_blocks():
         for k in range(block.size):
             to_tree[block.a + k] = t_code[block.b + k]
-    bp = difflib.SequenceMatcher(None, [u.key for u in b_code], [u.key for u, _ in p_items], autojunk=False)
+    # B against P: a line P nests differently is a change too.
+    bp = difflib.SequenceMatcher(
+        None, [(u.depth, u.key) for u in b_code], [(u.depth, u.key) for u, _ in p_items], autojunk=False
+    )
     plan = _Plan()
     for tag, i1, i2, j1, j2 in bp.get_opcodes():
         if tag == "equal":
             continue
         lines = [line for _, lead in p_items[j1:j2] for line in lead]
         gone = sorted(to_tree[i] for i in range(i1, i2) if i in to_tree)
+        # P is written at B's nesting; the tree may nest B's line deeper.
+        anchor = next((i for i in (i1, i1 - 1) if i in to_tree), None)
+        if anchor is not None:
+            lines = _shift(lines, t_units[to_tree[anchor]].depth - b_code[anchor].depth)
         for i in range(i1, i2):
             if i in to_tree:
                 plan.removed[to_tree[i]] = _origin(b_code[i])
@@ -163,6 +176,19 @@ def merge(path: str, tree: list[str], start: int, end: int, base: list[Line], mi
                 raise MergeError(f"{path}:{start + 1}: no line of the baseline's code to place the policy's code by")
     _drop_orphan_blanks(t_units, plan)
     return _edits(path, t_units, plan)
+
+
+def _shift(lines: list[Line], delta: int) -> list[Line]:
+    """`lines` indented `delta` tabs further in (or out)."""
+    if delta == 0:
+        return lines
+    out = []
+    for line in lines:
+        text = line.text
+        if text.strip():
+            text = "\t" * delta + text if delta > 0 else text[min(-delta, len(text) - len(text.lstrip("\t"))) :]
+        out.append(Line(text, line.origin))
+    return out
 
 
 def _items(us: list[Unit]) -> list[tuple[Unit, list[Line]]]:
@@ -307,7 +333,17 @@ def _coalesce(edits: list[Edit], t: list[Unit]) -> list[Edit]:
     return edits
 
 
-def _group_edits(path, t, members, plan, before_at, after_at, order) -> list[Edit]:
+def _group_edits(
+    path: str,
+    t: list[Unit],
+    members: list[int],
+    plan: _Plan,
+    before_at: dict[int, list[list[Line]]],
+    after_at: dict[int, list[list[Line]]],
+    order: int,
+) -> list[Edit]:
+    """The edits of one mask statement split into `members`: insertions
+    around it, and the statement written again with the bits left."""
     unit = t[members[0]]
     indent = unit.lines[0].text[: len(unit.lines[0].text) - len(unit.lines[0].text.lstrip())]
     before = [lines for k in members for lines in before_at.get(k, [])]
