@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass
 
 from fpdsl import __version__
-from fpdsl.emit.edits import FileChange, Hunk
+from fpdsl.emit.edits import Edit, FileChange, Hunk, apply_edits
 
 ZERO_SHA = "0" * 40
 
@@ -140,8 +140,6 @@ def cover_letter(
 def _net(parts: list[tuple[str, Mail, list[FileChange]]]) -> list[FileChange]:
     """The series' changes per file, first old text to last new text (a
     file two patches change is one row of the cover letter's diffstat)."""
-    from fpdsl.emit.edits import apply_edits
-
     first: dict[str, FileChange] = {}
     last: dict[str, FileChange] = {}
     for _, _, changes in parts:
@@ -159,9 +157,7 @@ def _net(parts: list[tuple[str, Mail, list[FileChange]]]) -> list[FileChange]:
     return out
 
 
-def _replace_all(path: str, old: list[str], last: FileChange):
-    from fpdsl.emit.edits import Edit
-
+def _replace_all(path: str, old: list[str], last: FileChange) -> Edit:
     return Edit(path, 0, len(old) - 1, last.new[:-1], None)
 
 

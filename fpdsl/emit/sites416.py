@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Iterable
+
+from tree_sitter import Node
 
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
@@ -70,10 +73,10 @@ class Sites416(SiteBuilder):
         line = hook.span.line if hook else self.baseline.policy.name_span.line
         return Origin(self.baseline.path, line, f"hook {name}")
 
-    def allow(self, rel: str, lines) -> None:
+    def allow(self, rel: str, lines: Iterable[int]) -> None:
         self.removable.setdefault(rel, set()).update(lines)
 
-    def _remove(self, rel: str, node, why: Origin) -> None:
+    def _remove(self, rel: str, node: Node, why: Origin) -> None:
         before = len(self.edits)
         self._delete_statement(rel, node, why)
         for e in self.edits[before:]:
@@ -296,7 +299,7 @@ class Sites416(SiteBuilder):
         return rows
 
 
-def _callee(node) -> str | None:
+def _callee(node: Node) -> str | None:
     if node.type != "expression_statement" or not node.named_children:
         return None
     expr = node.named_children[0]
