@@ -203,11 +203,13 @@ kernel v4.18
 extends host_machinery
 
 hook softirq {
+    local_irq_save()
     if FP_ENABLED {
         fpsimd_save()
         fpsimd_flush_cpu_state()
         FP_ENABLED = false
     }
+    local_irq_restore()
 }
 """
 
@@ -222,6 +224,8 @@ def test_softirq_hook_brings_the_vcpu_declarations_into_kernel_fpsimd_c(v418: Pa
     subprocess.run(["git", "apply", str(out)], cwd=v418, check=True, capture_output=True)
     text = (v418 / "arch/arm64/kernel/fpsimd.c").read_text()
     assert "#include <linux/kvm_host.h>\n" in text
+    # The hook's local goes into its block, after the running vcpu.
+    assert "\t\tstruct kvm_vcpu *vcpu = kvm_arm_get_running_vcpu();\n\t\tunsigned long flags;\n\n" in text
     begin = text[text.index("void kernel_neon_begin(void)") :].split("\n}\n")[0]
     for kept in ("if (WARN_ON(!system_supports_fpsimd()))", "BUG_ON(!may_use_simd());", "fpsimd_save();"):
         assert kept in begin

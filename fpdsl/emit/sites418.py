@@ -84,6 +84,12 @@ class Sites418(Sites2018):
     def _hook_softirq(self) -> None:
         first = len(self.edits)
         super()._hook_softirq()
+        wanted = self.lower.needs.locals.pop("softirq", {})
+        for edit in self.edits[first:] if wanted else []:
+            # Locals go after the block's own `struct kvm_vcpu *vcpu` line.
+            at = next(i for i, line in enumerate(edit.lines) if "struct kvm_vcpu *vcpu" in line.text) + 1
+            why = edit.origin
+            edit.lines[at:at] = [Line(f"\t\t{decl}", self._origin_of(span, why)) for decl, span in wanted.items()]
         cf = self.tree[T.FPSIMD_C]
         if len(self.edits) > first and not cf.has_include("linux/kvm_host.h"):
             # The hook's code reads the running vcpu: struct kvm_vcpu and
