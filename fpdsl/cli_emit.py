@@ -181,7 +181,12 @@ def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
         for part in emission.parts:
             if part.kind == "interface":
                 exports = sorted(
-                    {m.group(1) for c in part.changes for line in c.new if (m := _EXPORT.match(line.text))}
+                    {
+                        m.group(1)
+                        for c in part.changes
+                        for line in c.new
+                        if line.origin is not None and (m := _EXPORT.match(line.text))
+                    }
                 )
                 sub = Mail(author, when, _interface_subject(resolved.name), interface_body(resolved, exports))
             elif part.kind == "conversion":

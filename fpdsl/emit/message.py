@@ -142,12 +142,21 @@ def conversion_body() -> str:
 
 
 def interface_body(policy: ResolvedPolicy, exports: list[str]) -> str:
-    what = ", ".join(exports) if exports else "its helpers"
-    lines = _para(
-        f"The KVM FPSIMD policy {policy.name} (next in this series) calls {what} from "
-        "arch/arm64/kvm/fpsimd.c: define and declare them in arch/arm64/kernel/fpsimd.c and "
-        "asm/fpsimd.h."
-    )
+    lines: list[str] = []
+    if exports:
+        names = [f"{e}()" for e in exports]
+        what = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        them = "them" if len(names) > 1 else "it"
+        lines += _para(
+            f"The KVM FPSIMD policy {policy.name} (later in this series) calls {what} from "
+            f"arch/arm64/kvm/fpsimd.c: give {them} external linkage in arch/arm64/kernel/fpsimd.c "
+            f"and declare {them} in asm/fpsimd.h."
+        )
+    if "softirq" in policy.hooks:
+        lines += _para(
+            f"The policy's softirq hook goes at the top of kernel_neon_begin(): what KVM does when a "
+            f"softirq wants kernel-mode NEON on a CPU where a vcpu is loaded ({policy.name})."
+        )
     return "\n".join(lines)
 
 
