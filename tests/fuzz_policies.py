@@ -158,3 +158,28 @@ def mutated(draw, seed_texts: list[str]) -> bytes:
         else:
             data = data[:at]
     return bytes(data)
+
+
+_STATEMENT_START = ("hook ", "flag ", "if ")
+
+
+@st.composite
+def decorated(draw, seed_text: str) -> str:
+    """A shipped policy that emits, with hostile `##` comments before its
+    flags, hooks and statements, a hostile description, and maybe one
+    extra plain statement in a hook."""
+    out: list[str] = []
+    for line in seed_text.splitlines():
+        stripped = line.strip()
+        indent = line[: len(line) - len(line.lstrip())]
+        if stripped.startswith("policy ") and draw(st.booleans()):
+            name = stripped.split()[1]
+            line = f'policy {name} "{draw(comment_text).replace(chr(34), chr(39))}"'
+        starts = stripped and not stripped.startswith(("#", "}", "{", "policy", "kernel", "extends"))
+        if starts and draw(st.integers(0, 2)) == 0:
+            out.append(f"{indent}## {draw(comment_text)}")
+        out.append(line)
+        if stripped.startswith("hook ") and stripped.endswith("{") and draw(st.integers(0, 3)) == 0:
+            extra = draw(st.sampled_from(PLAIN))
+            out.append("    " + extra.format(s=draw(st.sampled_from(STORAGES)), t=draw(st.sampled_from(THREAD_FLAGS))))
+    return "\n".join(out) + "\n"

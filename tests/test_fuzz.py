@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fuzz_policies import mutated, policy_text
+import pytest
+from fuzz_emit import emission_problems
+from fuzz_policies import decorated, mutated, policy_text
 from helpers import POLICIES, run
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from standin import write_tree
 
 SEEDS = [p.read_text() for p in sorted(POLICIES.glob("*.fp"))]
 FAST = settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -50,3 +54,29 @@ def test_generated_valid_policies_explore(tmp_path_factory, text: str) -> None:
     result = run("simulate", str(path), "--runs", "1", "--exits", "1", "--tasks", "0", "-q")
     _clean_exit(result, (0, 1))
     assert "CLEAN" in result.output or "VIOLATED" in result.output
+
+
+LAYOUT_SEEDS = {
+    "v4.16": ["lazy_until_put", "bh_disable_variant", "neon_busy", "no_softirq_no_preempt", "neon_begin_in_load"],
+    "v4.17": ["lazy_until_put", "neon_busy"],
+    "v4.18": [f"../tests/policies/{p.stem}" for p in sorted((POLICIES.parent / "tests" / "policies").glob("hm_*.fp"))],
+}
+EMIT = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@pytest.fixture(scope="module")
+def standin_trees(tmp_path_factory) -> dict[str, Path]:
+    root = Path(tmp_path_factory.mktemp("trees"))
+    return {layout: write_tree(root / layout, layout) for layout in LAYOUT_SEEDS}
+
+
+@EMIT
+@given(st.sampled_from(sorted(LAYOUT_SEEDS)), st.data())
+def test_policy_text_cannot_change_the_emitted_c(standin_trees, tmp_path_factory, layout: str, data) -> None:
+    """Hostile `##` comments and descriptions on policies that emit: the
+    patched files' C tokens are those of the same policy with neutral
+    comments, and every comment the patch adds is the policy's own words."""
+    seed = (POLICIES / f"{data.draw(st.sampled_from(LAYOUT_SEEDS[layout]))}.fp").read_text()
+    text = data.draw(decorated(seed))
+    work = Path(tmp_path_factory.mktemp("emit"))
+    assert emission_problems(text, standin_trees[layout], work) == []

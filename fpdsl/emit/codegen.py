@@ -192,7 +192,8 @@ class Lowering:
     def comment(self, doc: tuple[str, ...], indent: str, first_line: int) -> list[Line]:
         """A `##` comment as a C comment; each line points at its own `##`
         line (or at the paragraph when it had to be rewrapped)."""
-        width = self.width - _columns(indent) - 3
+        # Deep nesting leaves little room; a comment still gets a usable width.
+        width = max(self.width - _columns(indent) - 3, 20)
         lines = _rewrap(doc, width)
         text = str(self.blocks.comment(lines)).split("\n")
         path = (self._hook.policy if self._hook is not None else None) or self.path

@@ -1,0 +1,94 @@
+"""Properties of emission that hold for any policy text, for the fuzzers:
+a policy's free text (its `##` comments and description) cannot change the
+C an emitted patch adds, only comments; every comment the patch adds says
+what the policy's `##` lines say; every flag becomes a field that is no C
+keyword and no member the kernel's struct already has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import tree_sitter_c
+from tree_sitter import Language, Parser
+
+from fpdsl.diagnostics import FpdslError
+from fpdsl.emit.identifiers import C_KEYWORDS
+from fpdsl.emit.plan import plan
+from fpdsl.emit.targets import detect_target
+from fpdsl.lang.checker import check_or_raise
+from fpdsl.lang.loader import load_policy
+
+_PARSER = Parser(Language(tree_sitter_c.language()))
+_DOC = re.compile(r"^(\s*)##.*$", re.M)
+
+
+def c_tokens(text: str) -> tuple[list[str], list[str]]:
+    """The C tokens of `text` without comments, and its comments' words."""
+    tree = _PARSER.parse(text.encode("utf-8"))
+    tokens: list[str] = []
+    comments: list[str] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "comment":
+            comments.append(node.text.decode("utf-8", "replace"))
+            continue
+        if node.child_count == 0:
+            tokens.append(node.text.decode("utf-8", "replace"))
+        stack.extend(reversed(node.children))
+    return tokens, comments
+
+
+def emitted(policy_file: Path, tree: Path) -> dict[str, str] | str:
+    """The patched text of every file the policy changes, or why it was refused."""
+    try:
+        resolved = check_or_raise(load_policy(policy_file))
+        emission = plan(resolved, tree, detect_target(tree))
+    except FpdslError as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    files: dict[str, str] = {}
+    for change in emission.changes:  # a series changes a file once per patch, in order
+        files[change.path] = change.new_text
+    return files
+
+
+def neutral_text(text: str) -> str:
+    """The same policy with every `##` comment saying only "x"."""
+    return _DOC.sub(lambda m: f"{m.group(1)}## x", text)
+
+
+def emission_problems(text: str, tree: Path, work: Path) -> list[str]:
+    """What is wrong with emitting policy `text` against `tree` (empty: nothing)."""
+    hostile, neutral = work / "hostile.fp", work / "neutral.fp"
+    hostile.write_text(text)
+    neutral.write_text(neutral_text(text))
+    a, b = emitted(hostile, tree), emitted(neutral, tree)
+    if isinstance(a, str) or isinstance(b, str):
+        text_rule = isinstance(a, str) and ("'##' comment may not" in a or "description may not" in a)
+        if isinstance(a, str) != isinstance(b, str) and not text_rule:
+            return [f"comments decide whether it emits: {a if isinstance(a, str) else b}"]
+        return []
+    problems: list[str] = []
+    if sorted(a) != sorted(b):
+        problems.append(f"comments change which files are touched: {sorted(a)} vs {sorted(b)}")
+    docs = " ".join(line.strip()[2:] for line in text.splitlines() if line.strip().startswith("##"))
+    words = set(docs.replace("*", " ").split())
+    for path in sorted(set(a) & set(b)):
+        code_a, comments_a = c_tokens(a[path])
+        code_b, comments_b = c_tokens(b[path])
+        if code_a != code_b:
+            problems.append(f"{path}: the policy's comments changed its C tokens")
+        # The comments fpdsl writes itself are those of the neutral policy's
+        # patch too; every other added comment must be the policy's words.
+        original = (tree / path).read_text() if (tree / path).is_file() else ""
+        known = set(c_tokens(original)[1]) | set(comments_b)
+        for comment in set(comments_a) - known:
+            body = comment.replace("/*", " ").replace("*/", " ").replace("*", " ").split()
+            stray = [w for w in body if w not in words]
+            if stray:
+                problems.append(f"{path}: added comment with words the policy did not write: {stray[:5]}")
+    for flag in re.findall(r"^flag\s+(\w+)", text, re.M):
+        if flag.lower() in C_KEYWORDS:
+            problems.append(f"flag {flag} became the C keyword {flag.lower()}")
+    return problems
