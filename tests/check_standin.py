@@ -52,12 +52,14 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-# The layout -> real tree pairs `--all` checks when given none.
+# The layout -> real tree pairs `--all` checks when given none: each stand-in
+# and the tree it follows, as folders of $FPDSL_TREES (default /work/trees).
+_TREES = os.environ.get("FPDSL_TREES", "/work/trees")
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (
-    ("v4.16", "/work/trees/v4.16"),
-    ("v4.17", "/work/trees/v4.17"),
-    ("v4.18", "/work/trees/v4.19"),
-    ("v4.18", "/work/trees/v4.18rt"),
+    ("v4.16", f"{_TREES}/v4.16"),
+    ("v4.17", f"{_TREES}/v4.17"),
+    ("v4.19", f"{_TREES}/v4.19"),
+    ("v4.18rt", f"{_TREES}/v4.18rt"),
 )
 
 
@@ -1304,7 +1306,7 @@ def _known_layout(layout: str) -> bool:
 def _stand_in(layout: str) -> dict[str, str]:
     import standin
 
-    if not re.fullmatch(r"v?\d+\.\d+", layout):
+    if not re.fullmatch(r"v?\d+\.\d+[a-z]*", layout):
         raise UsageError(f"unknown layout {layout!r} (layouts are named like v4.16)")
     try:
         return standin.layout(layout)
