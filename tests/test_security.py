@@ -242,3 +242,32 @@ def test_plot_where_no_file_can_be_is_a_usage_error(tmp_path: Path, where: str) 
         plot,
     )
     assert r.exit_code == 2 and "internal error" not in r.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("RETURN", "the C field 'return', which is a C keyword"),
+        ("VOLATILE", "the C field 'volatile', which is a C keyword"),
+        ("CTXT", "the C field 'ctxt', which struct kvm_vcpu_arch already has"),
+        ("HCR_EL2", "the C field 'hcr_el2', which struct kvm_vcpu_arch already has"),
+        ("FP_UNTRAPPED", "the C field 'fp_untrapped', which fpdsl generates"),
+    ],
+)
+def test_flags_that_would_be_bad_c_fields_are_refused_at_their_declaration(
+    tmp_path: Path, flag: str, message: str
+) -> None:
+    from standin import write_tree
+
+    tree = write_tree(tmp_path / "tree", "v4.18")
+    path = _policy(
+        tmp_path,
+        f'policy hmf "d"\nkernel v4.18\nextends host_machinery\nflag {flag}\n'
+        "hook put {\n    local_irq_save()\n    if FP_ENABLED {\n        fpsimd_save()\n"
+        f"        fpsimd_flush_cpu_state()\n        {flag} = true\n    }}\n    local_irq_restore()\n}}\n",
+    )
+    out = tmp_path / "out.patch"
+    r = run("emit-patch", str(path), "--tree", str(tree), "--no-verify", "-o", str(out))
+    assert r.exit_code == 1
+    assert f"{path}:4:6: error: flag {flag} would be {message}" in r.output
+    assert not out.exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.edits import Line, Origin
+from fpdsl.emit.identifiers import refuse_bad_fields, struct_members
 from fpdsl.emit.sites import RUN, SiteBuilder
 from fpdsl.lang import ast
 
@@ -134,6 +135,8 @@ class Sites2018(SiteBuilder):
         fields = getattr(self, "_fields", [])
         if fields:
             cf = self.tree[T.KVM_HOST_H]
+            members = struct_members(cf.struct_body("kvm_vcpu_arch"), cf.text.encode("utf-8"))
+            refuse_bad_fields(self.policy, fields, members)
             line = cf.struct_body("kvm_vcpu_arch").end_point[0]
             head = Line("", fields[0][2])
             note = Line(f"\t/* FPSIMD context handling state ({self.policy.name}) */", fields[0][2])
