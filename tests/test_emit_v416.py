@@ -78,7 +78,8 @@ def test_removing_code_the_model_does_not_know_is_an_error(tmp_path: Path) -> No
     assert emit("lazy_until_put", tree, "--series", str(out)).exit_code == 0
     subprocess.run(["git", "apply", str(next(out.glob("0001-*.patch")))], cwd=tree, check=True)
     sw = tree / "arch/arm64/kvm/hyp/switch.c"
-    sw.write_text(sw.read_text().replace("\tisb();\n\n\thost_ctxt", "\tisb();\n\tvcpu->arch.vendor_fp_count++;\n\thost_ctxt"))
+    vendor = "\tisb();\n\tvcpu->arch.vendor_fp_count++;\n\thost_ctxt"
+    sw.write_text(sw.read_text().replace("\tisb();\n\n\thost_ctxt", vendor))
     target, before = tmp_path / "x.patch", tree_digest(tree)
     result = emit("lazy_until_put", tree, "-o", str(target))
     assert result.exit_code == 1, result.output
@@ -96,7 +97,8 @@ def test_review_reads_an_mbox_and_names_the_conversion(v417: Path, tmp_path: Pat
     assert "##### KVM: arm64: Convert lazy FPSIMD context switch trap to C (templates/v4.16/trap_to_c.j2)" in (
         result.output
     )
-    rows = [line for line in result.output.split("\n") if line[:1] in ("+", "-") and not line.startswith(("+++", "---"))]
+    lines = result.output.split("\n")
+    rows = [line for line in lines if line[:1] in ("+", "-") and not line.startswith(("+++", "---"))]
     assert rows and all(("  # from " in r) if r[0] == "+" else ("  # removed: " in r) for r in rows)
     assert any("__fpsimd_save_fpexc32" not in r and "eager.fp:31 (hook exit)" in r for r in rows)
 
