@@ -69,7 +69,8 @@ def snapshot(tree: Path, touched: list[str]) -> dict[str, tuple[int, int, str]]:
     files = [tree / rel for rel in touched]
     for folder in ("include/generated", "arch/arm64/kernel/vdso", "arch/arm64/kvm", "arch/arm64/kernel"):
         files += [p for p in (tree / folder).iterdir() if p.is_file()]
-    files.append(tree / ".config")
+    # and the hidden files at the top, which kbuild rewrites in place (.config, .cache.mk, .missing-syscalls.d)
+    files += [p for p in tree.glob(".*") if p.is_file()]
     return {
         str(p.relative_to(tree)): (p.stat().st_mtime_ns, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
         for p in sorted(files)

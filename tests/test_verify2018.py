@@ -519,3 +519,15 @@ def test_arm32_unpatched_build_cached_per_tree(fake_env: tuple[Path, Path]) -> N
     assert "multi_v7_defconfig" in log.read_text()
     (per_tree,) = verify.ARM32_CACHE.iterdir()
     assert len([d for d in per_tree.iterdir() if d.is_dir()]) == 1  # the older state is gone
+
+
+def test_hard_link_farm_copies_what_kbuild_rewrites_in_place(tmp_path: Path) -> None:
+    """4.x's make appends cc-option results to .cache.mk and gcc rewrites
+    .missing-syscalls.d: in a hard-link farm both would write through to the
+    tree unless copied first."""
+    for rel in (".cache.mk", ".missing-syscalls.d", "scripts/kconfig/zconf.tab.c", "virt/kvm/arm/arm.c"):
+        write(tmp_path / rel, "x")
+    write(tmp_path / "scripts/kconfig/zconf.tab.c_shipped", "x")
+    outputs = set(verify._build_outputs(tmp_path))
+    assert {".cache.mk", ".missing-syscalls.d", "scripts/kconfig/zconf.tab.c"} <= outputs
+    assert "virt/kvm/arm/arm.c" not in outputs and "scripts/kconfig/zconf.tab.c_shipped" not in outputs

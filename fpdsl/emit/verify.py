@@ -760,8 +760,11 @@ class Scratch:
 
 def _build_outputs(root: Path) -> Iterable[str]:
     """Files kbuild may rewrite in place: everything under the generated
-    folders, files with a kbuild suffix, `.config*` and every target with a
-    `.<name>.cmd` beside it."""
+    folders, files with a kbuild suffix, every hidden file (`.config*`, the
+    `.cmd` and `.d` files, 4.x's `.cache.mk` that make appends cc-option
+    results to, `.missing-syscalls.d`; the few hidden source files are
+    cheap to copy), every target with a `.<name>.cmd` beside it and every
+    file made from a `<name>_shipped` beside it."""
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d != ".git"]
         rel = os.path.relpath(folder, root)
@@ -772,8 +775,9 @@ def _build_outputs(root: Path) -> Iterable[str]:
             if (
                 generated_dir
                 or name.endswith(GENERATED_SUFFIXES)
-                or name.startswith(".config")
+                or name.startswith(".")
                 or f".{name}.cmd" in names
+                or f"{name}_shipped" in names
             ):
                 yield prefix + name
 
