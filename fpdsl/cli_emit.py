@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import email.utils
+import os
 import re
 import subprocess
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from fpdsl.cli_common import _load_checked
-from fpdsl.diagnostics import FpdslError, UsageError
-from fpdsl.fsutil import atomic_write
+from fpdsl.diagnostics import FpdslError, UsageError, read_source
+from fpdsl.fsutil import atomic_write, write_all
 
 _EXPORT = re.compile(r"^extern void (\w+)\(void\);$")
 
@@ -37,10 +39,19 @@ def _date(option: str | None, policy_path: str) -> str:
     return email.utils.format_datetime(when)
 
 
+def _one_line(what: str, value: str) -> str:
+    """A value that goes into a mail header: one visible line."""
+    bad = next((ch for ch in value if ch in "\r\n" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")), None)
+    if bad is not None:
+        raise UsageError(f"{what}: contains U+{ord(bad):04X}; a mail header takes one line of visible text")
+    return value
+
+
 def _signoff(option: str | None) -> str:
     if option:
+        _one_line("--signoff", option)
         name, addr = email.utils.parseaddr(option)
-        if not name or "@" not in addr:
+        if not name or "@" not in addr or any(ch in addr for ch in " <>,;"):
             raise UsageError(f"--signoff: expected 'Name <email>', got '{option}'")
         return f"{name} <{addr}>"
 
@@ -54,7 +65,7 @@ def _signoff(option: str | None) -> str:
     name, addr = git("user.name"), git("user.email")
     if not name or not addr:
         raise UsageError("no author: pass --signoff 'Name <email>' or set git config user.name and user.email")
-    return f"{name} <{addr}>"
+    return f"{_one_line('git config user.name', name)} <{_one_line('git config user.email', addr)}>"
 
 
 def _emission(policy_file: str, tree: str, target_name: str | None, whole: bool = False):
@@ -126,8 +137,14 @@ def emit_patch_cmd(
         )
         return
     if annotate:
-        click.echo(annotated(emission.changes), nl=False)
+        if output:
+            atomic_write(output, annotated(emission.changes))
+        else:
+            click.echo(annotated(emission.changes), nl=False)
         return
+    touched = [c.path for c in emission.changes]
+    if output:
+        _not_in_tree(output, root, touched)
     author = _signoff(signoff)
     when = _date(date, policy)
     check = None if no_verify else verify(resolved, workload)
@@ -145,11 +162,14 @@ def emit_patch_cmd(
         _verify_or_fail(mbox([text for _, text in mails[1:]] if len(mails) > 1 else [mails[0][1]]), root)
     if series_dir:
         out_dir = Path(series_dir)
+        if out_dir.is_symlink() and not out_dir.exists():
+            raise UsageError(f"--series: {out_dir} is a symbolic link to nothing")
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--series: {out_dir} is not a directory")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in mails:
-            atomic_write(out_dir / name, text)
+        for name, _ in mails:
+            _not_in_tree(out_dir / name, root, touched)
+        # All files or none: a failure on the last leaves no partial series.
+        write_all({out_dir / name: text for name, text in mails}, what="--series")
         click.echo(f"wrote {len(mails)} files to {out_dir}", err=True)
     else:
         # One mail, or every patch of the series in one mbox (no cover letter).
@@ -162,9 +182,26 @@ def emit_patch_cmd(
         written: dict[str, str] = {}
         for change in emission.changes:  # in series order: the last text wins
             written[change.path] = change.new_text
-        for path, text in written.items():
-            atomic_write(root / path, text)
+        real_root = Path(os.path.realpath(root))
+        for path in written:
+            real = Path(os.path.realpath(root / path))
+            if real_root not in real.parents:
+                raise UsageError(f"--apply: {path} resolves to {real}, outside the tree {real_root}; nothing applied")
+        # The whole patch or nothing: a read-only file leaves the tree as it was.
+        write_all({root / path: text for path, text in written.items()}, what="--apply", mkdir=False)
         click.echo(f"applied to {root}: {', '.join(written)}", err=True)
+
+
+def _not_in_tree(output: str | Path, root: Path, touched: list[str]) -> None:
+    """Refuse an output path that would overwrite a file of the tree (a
+    source the patch touches, or any existing file other than a patch)."""
+    out = Path(os.path.realpath(output))
+    real_root = Path(os.path.realpath(root))
+    if real_root not in out.parents:
+        return
+    rel = str(out.relative_to(real_root))
+    if rel in touched or (out.exists() and out.suffix not in (".patch", ".diff", ".mbox", ".eml", ".txt")):
+        raise UsageError(f"output {output} is {rel} of the tree {root}; fpdsl writes the tree only with --apply")
 
 
 def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
@@ -176,7 +213,7 @@ def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
     from fpdsl.emit.plan416 import CONVERSION_SUBJECT
 
     author, when = mail.author, mail.date
-    parts: list[tuple[str, Mail, list, frozenset[str]]] = []
+    parts: list[tuple[str, Mail, list]] = []
     if emission.parts:
         for part in emission.parts:
             if part.kind == "interface":
@@ -193,7 +230,7 @@ def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
                 sub = Mail(author, when, CONVERSION_SUBJECT, conversion_body())
             else:
                 sub = mail
-            parts.append((part.kind, sub, part.changes, part.new_files))
+            parts.append((part.kind, sub, part.changes))
     elif not split:
         return [("patch", format_patch(mail, emission.changes, mail.author))]
     else:
@@ -201,16 +238,15 @@ def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
             sub = mail
             if subsystem.startswith("arm64"):
                 sub = Mail(author, when, _interface_subject(resolved.name), mail.body)
-            parts.append((subsystem, sub, changes, frozenset()))
+            parts.append((subsystem, sub, changes))
     if len(parts) == 1:
-        _, only, changes, new_files = parts[0]
-        return [("patch", format_patch(only, changes, author, new_files=new_files))]
-    new_files = frozenset(f for *_, nf in parts for f in nf)
-    cover = cover_letter(mail, [(k, m, c) for k, m, c, _ in parts], author, new_files)
+        _, only, changes = parts[0]
+        return [("patch", format_patch(only, changes, author))]
+    cover = cover_letter(mail, parts, author)
     out = [("0000-cover-letter.patch", cover)]
-    for i, (_, sub, changes, nf) in enumerate(parts, 1):
+    for i, (_, sub, changes) in enumerate(parts, 1):
         slug = "".join(ch if ch.isalnum() else "-" for ch in sub.subject).strip("-")[:52].rstrip("-")
-        out.append((f"{i:04d}-{slug}.patch", format_patch(sub, changes, author, f"{i}/{len(parts)}", nf)))
+        out.append((f"{i:04d}-{slug}.patch", format_patch(sub, changes, author, f"{i}/{len(parts)}")))
     return out
 
 
@@ -242,10 +278,7 @@ def review_cmd(patch, policy, tree, target_name):
     POLICY and the tree, and must be the same diff."""
     from fpdsl.emit.patch import annotate
 
-    try:
-        text = Path(patch).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{patch}: cannot read: {exc}") from None
+    text = read_source(patch, max_bytes=8 << 20).text
     theirs = [d for d in (_diff_part(mail) for mail in _split_mails(text)) if d]
     if not theirs:
         raise UsageError(f"{patch}: no 'diff --git' section: not a patch")
@@ -281,7 +314,7 @@ def _part_diffs(emission) -> dict[str, tuple[str, list]]:
     from fpdsl.emit.patch import diff_text
 
     if emission.parts:
-        return {diff_text(p.changes, p.new_files): (p.kind, p.changes) for p in emission.parts}
+        return {diff_text(p.changes): (p.kind, p.changes) for p in emission.parts}
     if not emission.changes:
         return {}
     out = {diff_text(emission.changes): ("kvm", emission.changes)}
@@ -301,8 +334,12 @@ def _split_mails(text: str) -> list[str]:
 
 
 def _diff_part(text: str) -> str:
-    start = text.find("diff --git ")
-    if start < 0:
+    """The diff of one mail: from the first `diff --git` line after the
+    message's `---` line (a message may quote such text)."""
+    sep = re.search(r"^---$", text, re.M)
+    found = re.search(r"^diff --git ", text[sep.end() if sep else 0 :], re.M)
+    if found is None:
         return ""
+    start = (sep.end() if sep else 0) + found.start()
     end = text.find("\n-- \n", start)
     return text[start : end + 1] if end >= 0 else text[start:]
