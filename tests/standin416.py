@@ -15,6 +15,7 @@ from standin416_host import (
     FPSIMD_C,
     FPSIMD_H,
     FPSIMD_STATE_STRUCT,
+    GUEST_C,
     KVM_HOST_H,
     KVM_MAKEFILE,
 )
@@ -235,6 +236,7 @@ __all__ = [
     "FPSIMD_C",
     "FPSIMD_H",
     "FPSIMD_STATE_STRUCT",
+    "GUEST_C",
     "HYP_ENTRY_S",
     "HYP_ENTRY_S_TRAP",
     "KVM_HOST_H",
@@ -267,4 +269,5 @@ def files() -> dict[str, str]:
         .replace("{vhe_exit_extra}", ""),
         "arch/arm/include/asm/kvm_host.h": ARM_KVM_HOST_H.replace("{tail}", ""),
         "arch/arm64/kvm/Makefile": KVM_MAKEFILE.replace("{regmap_line}", "inject_fault.o regmap.o"),
+        "arch/arm64/kvm/guest.c": GUEST_C,
     }

@@ -1,7 +1,8 @@
 # ruff: noqa: E101, W191  (stand-in C sources: kernel style mixes tabs and spaces)
 """Stand-in host sources and headers of the v4.15-v4.16 layout (see
 standin416.py): arch/arm64/kernel/fpsimd.c, asm/fpsimd.h, both
-asm/kvm_host.h and arch/arm64/kvm/Makefile."""
+asm/kvm_host.h, arch/arm64/kvm/guest.c (where the series appends its host
+functions) and arch/arm64/kvm/Makefile (which builds guest.o)."""
 
 from __future__ import annotations
 
@@ -244,4 +245,32 @@ kvm-$(CONFIG_KVM_ARM_HOST) += hyp.o hyp-init.o handle_exit.o
 kvm-$(CONFIG_KVM_ARM_HOST) += guest.o debug.o reset.o sys_regs.o sys_regs_generic_v8.o
 kvm-$(CONFIG_KVM_ARM_HOST) += vgic-sys-reg-v3.o
 kvm-$(CONFIG_KVM_ARM_HOST) += $(KVM)/arm/aarch32.o
+"""
+
+# Stand-in for arch/arm64/kvm/guest.c (4.16 and 4.17 have the same file):
+# the top as the real one has it, its #include list in the real order (the
+# patch adds only the headers it lacks, after them); no anchor touches its
+# functions, so none are here.
+GUEST_C = """// SPDX-License-Identifier: GPL-2.0
+/*
+ * Stand-in for arch/arm64/kvm/guest.c: arm64's handling of a guest's
+ * registers for userspace (KVM_GET_ONE_REG and friends).
+ */
+
+#include <linux/errno.h>
+#include <linux/err.h>
+#include <linux/kvm_host.h>
+#include <linux/module.h>
+#include <linux/vmalloc.h>
+#include <linux/fs.h>
+#include <kvm/arm_psci.h>
+#include <asm/cputype.h>
+#include <linux/uaccess.h>
+#include <asm/kvm.h>
+#include <asm/kvm_emulate.h>
+#include <asm/kvm_coproc.h>
+
+#include "trace.h"
+
+/* Stand-in: the real file's register, ioctl and attribute handlers follow. */
 """

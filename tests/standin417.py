@@ -21,6 +21,7 @@ from standin416 import (
     ENTRY_S,
     FPSIMD_C,
     FPSIMD_H,
+    GUEST_C,
     HYP_ENTRY_S,
     KVM_HOST_H,
     KVM_MAKEFILE,
@@ -281,4 +282,5 @@ def files() -> dict[str, str]:
         .replace("{vhe_exit_extra}", "\n\n\t/* Stand-in: the new trap configuration takes effect. */\n\tisb();"),
         "arch/arm/include/asm/kvm_host.h": ARM_KVM_HOST_H.replace("{tail}", ARM_KVM_HOST_H_TAIL),
         "arch/arm64/kvm/Makefile": KVM_MAKEFILE.replace("{regmap_line}", "inject_fault.o regmap.o va_layout.o"),
+        "arch/arm64/kvm/guest.c": GUEST_C,
     }

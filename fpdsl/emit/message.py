@@ -149,7 +149,7 @@ def interface_body(policy: ResolvedPolicy, exports: list[str]) -> str:
         them = "them" if len(names) > 1 else "it"
         lines += _para(
             f"The KVM FPSIMD policy {policy.name} (later in this series) calls {what} from "
-            f"arch/arm64/kvm/fpsimd.c: give {them} external linkage in arch/arm64/kernel/fpsimd.c "
+            f"arch/arm64/kvm/guest.c: give {them} external linkage in arch/arm64/kernel/fpsimd.c "
             f"and declare {them} in asm/fpsimd.h."
         )
     if "softirq" in policy.hooks:
@@ -166,9 +166,11 @@ def host_functions_para(functions: list[str]) -> str:
     names = ", ".join(f"{f}()" for f in functions)
     return "\n".join(
         _para(
-            f"The host side is arm64 code in a new arch/arm64/kvm/fpsimd.c ({names}), called from "
-            "virt/kvm/arm/arm.c; 32-bit ARM, which builds arm.c too, gets empty stubs in its "
-            "asm/kvm_host.h, and the vcpu fields are arm64's only. MAINTAINERS needs no update for "
-            "the new file: the KVM/arm64 entry covers arch/arm64/kvm/."
+            f"The host side is arm64 code, appended to arch/arm64/kvm/guest.c ({names}) "
+            "and called from virt/kvm/arm/arm.c: 32-bit ARM builds arm.c too, so arm.c only "
+            "calls them and 32-bit ARM gets empty stubs in its asm/kvm_host.h; the vcpu fields "
+            "are arm64's only. guest.c is arm64-only host code that already handles the guest's "
+            "register state and is built for every arm64 KVM configuration, so the series adds "
+            "no new file (and needs no Makefile or MAINTAINERS change)."
         )
     )

@@ -32,18 +32,13 @@ def blob_id(text: str) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()[:12]
 
 
-def diff_text(changes: list[FileChange], new_files: frozenset[str] = frozenset()) -> str:
+def diff_text(changes: list[FileChange]) -> str:
     out: list[str] = []
     for c in changes:
         old_text = "\n".join(c.old)
         out.append(f"diff --git a/{c.path} b/{c.path}")
-        if c.path in new_files:
-            out.append("new file mode 100644")
-            out.append(f"index {'0' * 12}..{blob_id(c.new_text)}")
-            out.append("--- /dev/null")
-        else:
-            out.append(f"index {blob_id(old_text)}..{blob_id(c.new_text)} 100644")
-            out.append(f"--- a/{c.path}")
+        out.append(f"index {blob_id(old_text)}..{blob_id(c.new_text)} 100644")
+        out.append(f"--- a/{c.path}")
         out.append(f"+++ b/{c.path}")
         for h in c.hunks:
             out.append(_hunk_header(c, h))
@@ -62,7 +57,7 @@ def _hunk_header(change: FileChange, hunk: Hunk) -> str:
     return hunk.header() + func
 
 
-def diffstat(changes: list[FileChange], new_files: frozenset[str] = frozenset()) -> str:
+def diffstat(changes: list[FileChange]) -> str:
     rows = []
     for c in changes:
         added = sum(1 for h in c.hunks for r in h.rows if r[0] == "+")
@@ -84,13 +79,10 @@ def diffstat(changes: list[FileChange], new_files: frozenset[str] = frozenset())
         summary += f", {total_add} insertion{'s' if total_add != 1 else ''}(+)"
     if total_del:
         summary += f", {total_del} deletion{'s' if total_del != 1 else ''}(-)"
-    created = [f" create mode 100644 {c.path}" for c in changes if c.path in new_files]
-    return "\n".join(out + [summary] + created)
+    return "\n".join(out + [summary])
 
 
-def format_patch(
-    mail: Mail, changes: list[FileChange], signoff: str, number: str = "", new_files: frozenset[str] = frozenset()
-) -> str:
+def format_patch(mail: Mail, changes: list[FileChange], signoff: str, number: str = "") -> str:
     tag = f"[PATCH{' ' + number if number else ''}]"
     head = [
         f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
@@ -102,10 +94,10 @@ def format_patch(
         "",
         f"Signed-off-by: {signoff}",
         "---",
-        diffstat(changes, new_files),
+        diffstat(changes),
         "",
     ]
-    return "\n".join(head) + "\n" + diff_text(changes, new_files) + f"-- \nfpdsl {__version__}\n\n"
+    return "\n".join(head) + "\n" + diff_text(changes) + f"-- \nfpdsl {__version__}\n\n"
 
 
 def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileChange]]]:
@@ -118,9 +110,7 @@ def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileCh
     return [(name, groups[name]) for name, _ in SUBSYSTEMS if name in groups]
 
 
-def cover_letter(
-    mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], signoff: str, new_files: frozenset[str] = frozenset()
-) -> str:
+def cover_letter(mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], signoff: str) -> str:
     total = len(parts)
     lines = [
         f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
@@ -133,7 +123,7 @@ def cover_letter(
     ]
     for i, (_, part, _) in enumerate(parts, 1):
         lines.append(f"  [{i}/{total}] {part.subject}")
-    lines += ["", diffstat(_net(parts), new_files), "", "-- ", f"fpdsl {__version__}", "", ""]
+    lines += ["", diffstat(_net(parts)), "", "-- ", f"fpdsl {__version__}", "", ""]
     return "\n".join(lines)
 
 

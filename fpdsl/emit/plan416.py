@@ -8,7 +8,8 @@
    becomes a call of a C __hyp_switch_fpsimd() in hyp/switch.c that does
    what the assembly did;
 3. `KVM: arm64:` the policy itself, against the tree as 1 and 2 leave it
-   (sites416).
+   (sites416): its host functions at the end of arch/arm64/kvm/guest.c,
+   no new file.
 
 Each patch may remove only code the baseline policy compiled to (the
 conversion: only the assembly handler's body); any other removed line is an
@@ -28,7 +29,6 @@ from fpdsl.emit.sites416 import ENTRY_S, HYP_ENTRY_S, RUN_FUNCTIONS, TRAP_ASM, T
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.resources import resource_dir
 
-NEW_FILE = T.KVM_FPSIMD_C
 CONVERSION_SUBJECT = "KVM: arm64: Convert lazy FPSIMD context switch trap to C"
 _FLUSH_CALL = re.compile(r"(?<![\w])fpsimd_flush_cpu_state\(\)")
 
@@ -39,7 +39,6 @@ class Part:
 
     kind: str  # "interface", "conversion" or "kvm"
     changes: list[FileChange]
-    new_files: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -88,16 +87,8 @@ def stage(
     kvm.render_host(changed)
     kvm.kvm_edits(changed, wiring)
     changes = _collect(after, kvm.edits, kvm.removable)
-    new_files: frozenset[str] = frozenset()
-    if kvm.bodies:
-        if (tree.root / NEW_FILE).exists():
-            raise AnchorError(f"{NEW_FILE}: already in the tree; this is not a {target.name} layout")
-        rows = kvm.new_file()
-        change = apply_edits(NEW_FILE, "", [Edit(NEW_FILE, 0, 0, rows, rows[0].origin)])
-        changes = sorted([*changes, change], key=lambda c: c.path)
-        new_files = frozenset({NEW_FILE})
     if changes:
-        parts.append(Part("kvm", changes, new_files))
+        parts.append(Part("kvm", changes))
     return parts
 
 

@@ -1,9 +1,12 @@
 """Sites of the v4.15-v4.17 layouts (targets v4.16, v4.17).
 
 virt/kvm/arm/arm.c is built for 32-bit ARM too, so the policy's host code
-goes into arm64 functions in a new arch/arm64/kvm/fpsimd.c (as v4.18 later
-did: kvm_arch_vcpu_load_fp() and friends), declared in arm64's
-asm/kvm_host.h, stubbed in arm's, and only called from arm.c. The hyp side
+goes into arm64 functions (as v4.18 later did: kvm_arch_vcpu_load_fp() and
+friends) appended to arch/arm64/kvm/guest.c, the arm64-only host file that
+already handles the guest's register state and is in kvm.o for every arm64
+KVM config (a new file would need a MAINTAINERS change to pass
+checkpatch); declared in arm64's asm/kvm_host.h, stubbed in arm's, and only
+called from arm.c. The hyp side
 stays in hyp/switch.c: the trap hook fills __hyp_switch_fpsimd() (the C
 handler the series' conversion patch introduces), the trap wiring goes at
 the end of __activate_traps(), and the exit hook takes the eager save out
@@ -16,14 +19,13 @@ baseline policy compiled to (plan416 checks it)."""
 from __future__ import annotations
 
 import re
-import textwrap
 from collections.abc import Iterable
 
 from tree_sitter import Node
 
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
-from fpdsl.emit.anchors import AnchorError
+from fpdsl.emit.anchors import AnchorError, CFile
 from fpdsl.emit.codegen import Lowering, environment
 from fpdsl.emit.edits import Edit, Line, Origin
 from fpdsl.emit.sites import RUN, SiteBuilder, Tree
@@ -32,14 +34,14 @@ from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.resources import resource_dir
 
 ARM_KVM_HOST_H = "arch/arm/include/asm/kvm_host.h"
-KVM_MAKEFILE = "arch/arm64/kvm/Makefile"
+STATE_HELPER = "ctxt_fpsimd"
 ENTRY_S = "arch/arm64/kvm/hyp/entry.S"
 HYP_ENTRY_S = "arch/arm64/kvm/hyp/hyp-entry.S"
 TRAP_C = "__hyp_switch_fpsimd"
 TRAP_ASM = "__fpsimd_guest_restore"
-MAKEFILE_AFTER = "kvm-$(CONFIG_KVM_ARM_HOST) += vgic-sys-reg-v3.o"
 
 # The run function(s) holding the eager FPSIMD save, per layout.
+TEMPLATE = "guest_fp.c.j2"
 RUN_FUNCTIONS = {"v4.16": ("__kvm_vcpu_run",), "v4.17": ("kvm_vcpu_run_vhe", "__kvm_vcpu_run_nvhe")}
 # The host functions, in file order: hook name (exit split at the run
 # loop's local_irq_enable()) -> where arm.c calls it.
@@ -60,7 +62,7 @@ class Sites416(SiteBuilder):
         env = environment()
         env.globals["layout"] = target.name
         self.lower = Lowering("v4.16", policy.path, env)
-        self.kvm_file = env.get_template("v4.16/kvm_fpsimd.c.j2").make_module()
+        self.kvm_file = env.get_template(f"v4.16/{TEMPLATE}").make_module()
         self.baseline = baseline
         self.removable: dict[str, set[int]] = {}
         self.bodies: dict[str, list[Line]] = {}  # host function -> its body
@@ -132,6 +134,8 @@ class Sites416(SiteBuilder):
         if wiring:
             self._trap_wiring()
         self._fields_and_declarations()
+        if self.bodies:
+            self._guest_c()
 
     def _calls(self) -> None:
         cf = self.tree[T.ARM_C]
@@ -232,20 +236,13 @@ class Sites416(SiteBuilder):
         first = self._file_origin("declaration")
         cf = self.tree[T.KVM_HOST_H]
         at = cf.after_function("kvm_fpsimd_flush_cpu_state")
-        rows = [Line("", first), Line("/* Guest FP/SIMD context handling: arch/arm64/kvm/fpsimd.c */", first)]
+        rows = [Line("", first), Line(f"/* Guest FP/SIMD context handling: {T.GUEST_C} */", first)]
         rows += [Line(str(self.kvm_file.declaration(h)), self.origins[h]) for h in self.bodies]
         self._edit(T.KVM_HOST_H, at, at, rows, first)
         arm = self.tree[ARM_KVM_HOST_H]
         at = arm.after_function("kvm_fpsimd_flush_cpu_state")
         rows = [Line(str(self.kvm_file.stub(h)), self.origins[h]) for h in self.bodies]
         self._edit(ARM_KVM_HOST_H, at, at, rows, first)
-        mk = self.tree[KVM_MAKEFILE]
-        found = [i for i, t in enumerate(mk.lines) if t.strip() == MAKEFILE_AFTER]
-        if len(found) != 1:
-            raise AnchorError(f"{KVM_MAKEFILE}: expected the line '{MAKEFILE_AFTER}' once, found it {len(found)} times")
-        at = found[0] + 1
-        why = self._file_origin("makefile_line")
-        self._edit(KVM_MAKEFILE, at, at, [Line(str(self.kvm_file.makefile_line()), why)], why)
 
     def _hook_softirq_into_kernel_neon_begin(self) -> None:
         """The softirq hook at the top of kernel_neon_begin() (the
@@ -261,30 +258,28 @@ class Sites416(SiteBuilder):
         lines = [Line(t, why) for t in [*head, ""]] + inner + [Line(t, why) for t in tail]
         self._edit(T.FPSIMD_C, start, start, [*lines, Line("", why)], why)
 
-    # -- the new file ----------------------------------------------------------
+    # -- the host functions, at the end of guest.c --------------------------
 
     def _file_origin(self, macro: str) -> Origin:
-        name = "kvm_fpsimd.c.j2"
-        text = (resource_dir("templates") / "v4.16" / name).read_text().split("\n")
+        text = (resource_dir("templates") / "v4.16" / TEMPLATE).read_text().split("\n")
         line = next((i + 1 for i, t in enumerate(text) if f"macro {macro}(" in t), 1)
-        return Origin(f"templates/v4.16/{name}", line, f"{macro}()")
+        return Origin(f"templates/v4.16/{TEMPLATE}", line, f"{macro}()")
 
-    def new_file(self) -> list[Line]:
-        """arch/arm64/kvm/fpsimd.c: one function per host hook with code."""
-        first = self._file_origin("head")
+    def _guest_c(self) -> None:
+        """One function per host hook with code at the end of guest.c (and
+        the state helper if the code uses it), and the #includes guest.c
+        lacks for them after its own."""
+        cf = self.tree[T.GUEST_C]
         text = self.host_text()
-        calls = set(re.findall(r"\b(\w+)\(", text))
-        wanted = {str(self.kvm_file.header_of(c)) for c in calls} - {""}
-        linux = sorted(h for h in wanted if h.startswith("linux/"))
-        asm = sorted(h for h in wanted if h.startswith("asm/"))
-        extra = [*sorted({*linux, "linux/kvm_host.h"}), *sorted({*asm, "asm/fpsimd.h"})]
-        description = textwrap.wrap(self.policy.policy.description, 72, break_on_hyphens=False)
-        head = str(self.kvm_file.head(self.policy.name, description, extra))
-        rows = [Line(t, first) for t in head.split("\n")]
-        if "ctxt_fpsimd(" in text:
-            helper = self._file_origin("state_helper")
-            rows.append(Line("", helper))
-            rows += [Line(t, helper) for t in str(self.kvm_file.state_helper()).split("\n")]
+        helper = f"{STATE_HELPER}(" in text
+        names = [str(self.kvm_file.function_name(h)) for h in self.bodies] + ([STATE_HELPER] if helper else [])
+        taken = [n for n in names if re.search(rf"\b{n}\b", cf.text)]
+        if taken:
+            raise AnchorError(f"{T.GUEST_C}: already has {', '.join(taken)}: the policy's functions would clash")
+        rows: list[Line] = []
+        if helper:
+            why = self._file_origin("state_helper")
+            rows += [Line("", why), *(Line(t, why) for t in str(self.kvm_file.state_helper()).split("\n"))]
         for name, body in self.bodies.items():
             why = self.origins[name]
             rows.append(Line("", why))
@@ -296,7 +291,24 @@ class Sites416(SiteBuilder):
                 rows += [Line(f"\t{d}", why) for d in decls] + [Line("", why)]
             rows += body
             rows.append(Line(str(self.kvm_file.closing()), why))
-        return rows
+        end = len(cf.lines) - 1 if cf.lines[-1] == "" else len(cf.lines)
+        self._edit(T.GUEST_C, end, end, rows, rows[0].origin)
+        self._guest_c_includes(cf, text, helper)
+
+    def _guest_c_includes(self, cf: CFile, text: str, helper: bool) -> None:
+        wanted: dict[str, Origin] = {}
+        if helper:  # struct fpsimd_state / struct user_fpsimd_state
+            wanted["asm/fpsimd.h"] = self._file_origin("state_helper")
+        for line in (row for lines in self.bodies.values() for row in lines):
+            for call in re.findall(r"\b(\w+)\(", line.text):
+                header = str(self.kvm_file.header_of(call))
+                if header and line.origin is not None:
+                    wanted.setdefault(header, line.origin)
+        missing = sorted((h for h in wanted if not cf.has_include(h)), key=lambda h: (h.startswith("asm/"), h))
+        if not missing:
+            return
+        at = cf.last_include("") + 1
+        self._edit(T.GUEST_C, at, at, [Line(f"#include <{h}>", wanted[h]) for h in missing], wanted[missing[0]])
 
 
 def _callee(node: Node) -> str | None:

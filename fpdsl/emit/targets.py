@@ -17,6 +17,7 @@ FPSIMD_C = "arch/arm64/kernel/fpsimd.c"
 FPSIMD_H = "arch/arm64/include/asm/fpsimd.h"
 KVM_HOST_H = "arch/arm64/include/asm/kvm_host.h"
 KVM_FPSIMD_C = "arch/arm64/kvm/fpsimd.c"
+GUEST_C = "arch/arm64/kvm/guest.c"
 ARM_C_6 = "arch/arm64/kvm/arm.c"
 HYP_SWITCH_H = "arch/arm64/kvm/hyp/include/hyp/switch.h"
 
@@ -38,10 +39,10 @@ class Target:
 
 
 _HOMES_416 = {
-    "load": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_load_fp(), called at the end of {ARM_C}: kvm_arch_vcpu_load()",
-    "put": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_put_fp(), called at the start of kvm_arch_vcpu_put()",
-    "enter": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_ctxflush_fp(), called before guest_enter_irqoff()",
-    "exit": f"{KVM_FPSIMD_C} (new): kvm_arch_vcpu_ctxsync_fp() and kvm_arch_vcpu_exit_fp(), called around the "
+    "load": f"{GUEST_C} (appended): kvm_arch_vcpu_load_fp(), called at the end of {ARM_C}: kvm_arch_vcpu_load()",
+    "put": f"{GUEST_C} (appended): kvm_arch_vcpu_put_fp(), called at the start of kvm_arch_vcpu_put()",
+    "enter": f"{GUEST_C} (appended): kvm_arch_vcpu_ctxflush_fp(), called before guest_enter_irqoff()",
+    "exit": f"{GUEST_C} (appended): kvm_arch_vcpu_ctxsync_fp() and kvm_arch_vcpu_exit_fp(), called around the "
     "run loop's local_irq_enable(); the eager save leaves the hyp's run function(s)",
     "trap": f"{HYP_C}: __hyp_switch_fpsimd(), the C form of hyp/entry.S's __fpsimd_guest_restore",
     "softirq": f"{FPSIMD_C}: kernel_neon_begin()",
