@@ -179,6 +179,18 @@ def touched_files(patch_text: str) -> list[str]:
     return paths
 
 
+def unsafe_path(path: str) -> str | None:
+    """Why a path a patch names cannot be a file of the tree, or None."""
+    if not path or path.startswith("/"):
+        return "an absolute path"
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "a path with an empty, '.' or '..' component"
+    if any(ord(ch) < 0x20 or ch == "\\" for ch in path):
+        return "a path with a control character or backslash"
+    return None
+
+
 def is_2018_layout(tree: Path) -> bool:
     """Whether KVM's arm.c is virt/kvm/arm/arm.c (v4.15-v5.9), built from arch/*/kvm/."""
     return (tree / LAYOUT_2018_MARKER).is_file()
@@ -359,9 +371,14 @@ def verify_patch(
     if method not in ("auto", "overlay", "hardlink"):
         raise ValueError(f"method: {method!r}")
     tree = Path(tree).resolve()
-    check_tree(tree, cross_compile)
     patches, notes = select_patches([PatchFile("", patch_text)] if isinstance(patch_text, str) else patch_text)
     touched = list(dict.fromkeys(path for mail in patches for path in mail.touched))
+    for path in touched:
+        problem = unsafe_path(path)
+        if problem:
+            # Refused before any scratch copy exists: nothing outside it is touched.
+            raise UsageError(f"the patch names {path!r}, {problem}; verify-patch changes only files inside the tree")
+    check_tree(tree, cross_compile)
     extra = [check_object(o, tree) for o in objects or ()]
     tools = ["git", "perl", "make", f"{cross_compile}gcc"]
     if arm32:
@@ -745,7 +762,8 @@ class Scratch:
             cp[1] = "-a"
             done = subprocess.run(cp, capture_output=True, text=True, timeout=TIMEOUT)
             return done.returncode == 0, done.stderr, "full copy (hard links failed)"
-        copied = sum(_unshare(self.root / p) for p in sorted(set(self.touched) | set(_build_outputs(self.root))))
+        paths = sorted(set(self.touched) | set(_build_outputs(self.root)))
+        copied = sum(_unshare(self.root / p, self.root) for p in paths)
         return True, "", f"hard-link farm, {copied} files copied"
 
     def remove(self) -> None:
@@ -782,8 +800,11 @@ def _build_outputs(root: Path) -> Iterable[str]:
                 yield prefix + name
 
 
-def _unshare(path: Path) -> int:
-    """Replace a hard link by a copy of its own (same mtime). 1 if copied."""
+def _unshare(path: Path, root: Path | None = None) -> int:
+    """Replace a hard link by a copy of its own (same mtime). 1 if copied.
+    Never through a symbolic link out of `root`."""
+    if root is not None and Path(os.path.realpath(root)) not in Path(os.path.realpath(path)).parents:
+        return 0
     try:
         st = path.lstat()
     except FileNotFoundError:
