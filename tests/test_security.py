@@ -271,3 +271,108 @@ def test_flags_that_would_be_bad_c_fields_are_refused_at_their_declaration(
     assert r.exit_code == 1
     assert f"{path}:4:6: error: flag {flag} would be {message}" in r.output
     assert not out.exists()
+
+
+HM_PUT = ROOT / "tests" / "policies" / "hm_put_clear_enabled.fp"
+FIXED = ["--date", "2018-02-14T11:15:54+00:00", "--no-verify"]
+
+
+@pytest.fixture
+def v418_tree(tmp_path: Path) -> Path:
+    from standin import write_tree
+
+    return write_tree(tmp_path / "tree", "v4.18", git=True)
+
+
+@pytest.mark.parametrize(
+    "signoff", ["A B <a@b.org>\nBcc: victim@example.org", "A\rB <a@b.org>", "A B <a@b.org>\u2028x"]
+)
+def test_signoff_cannot_inject_mail_headers(v418_tree: Path, tmp_path: Path, signoff: str) -> None:
+    out = tmp_path / "out.patch"
+    r = run("emit-patch", str(HM_PUT), "--tree", str(v418_tree), *FIXED, "--signoff", signoff, "-o", str(out))
+    assert r.exit_code == 2 and "--signoff: contains U+" in r.output
+    assert not out.exists()
+
+
+def test_output_may_not_overwrite_a_tree_source(v418_tree: Path) -> None:
+    victim = v418_tree / "arch/arm64/kvm/fpsimd.c"
+    before = victim.read_bytes()
+    r = run("emit-patch", str(HM_PUT), "--tree", str(v418_tree), *FIXED, "--signoff", "A <a@b.org>", "-o", str(victim))
+    assert r.exit_code == 2 and "fpdsl writes the tree only with --apply" in r.output
+    assert victim.read_bytes() == before
+
+
+def test_annotate_writes_to_output(v418_tree: Path, tmp_path: Path) -> None:
+    out = tmp_path / "annotated.txt"
+    r = run("emit-patch", str(HM_PUT), "--tree", str(v418_tree), "--annotate", "-o", str(out))
+    assert r.exit_code == 0 and "# from " in out.read_text() and "# from " not in r.output
+
+
+def test_series_is_all_or_nothing_and_refuses_a_dangling_link(tmp_path: Path) -> None:
+    from standin import write_tree
+
+    tree = write_tree(tmp_path / "tree", "v4.16", git=True)
+    lazy = str(ROOT / "policies" / "lazy_until_put.fp")
+    link = tmp_path / "dangling"
+    link.symlink_to(tmp_path / "nowhere")
+    r = run("emit-patch", lazy, "--tree", str(tree), *FIXED, "--signoff", "A <a@b.org>", "--series", str(link))
+    assert r.exit_code == 2 and "symbolic link to nothing" in r.output
+    series = tmp_path / "series"
+    series.mkdir()
+    in_the_way = "0002-KVM-arm64-Switch-FPSIMD-context-handling-to-lazy-unt.patch"
+    (series / in_the_way).mkdir()
+    r = run("emit-patch", lazy, "--tree", str(tree), *FIXED, "--signoff", "A <a@b.org>", "--series", str(series))
+    assert r.exit_code == 2
+    assert sorted(p.name for p in series.iterdir()) == [
+        "0002-KVM-arm64-Switch-FPSIMD-context-handling-to-lazy-unt.patch"
+    ]
+
+
+def test_apply_never_writes_outside_the_tree(v418_tree: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (v418_tree / "arch/arm64/kvm").rename(outside)
+    (v418_tree / "arch/arm64/kvm").symlink_to(outside)
+    before = {p.name: p.read_bytes() for p in outside.rglob("*") if p.is_file()}
+    r = run("emit-patch", str(HM_PUT), "--tree", str(v418_tree), *FIXED, "--signoff", "A <a@b.org>", "--apply")
+    assert r.exit_code == 2 and "outside the tree" in r.output
+    assert {p.name: p.read_bytes() for p in outside.rglob("*") if p.is_file()} == before
+
+
+def test_review_reads_only_regular_files(v418_tree: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "patch"
+    os.mkfifo(fifo)
+    for patch in (str(fifo), "/dev/zero"):
+        r = run("review", patch, str(HM_PUT), "--tree", str(v418_tree))
+        assert r.exit_code == 2 and "not a regular file" in r.output
+
+
+def test_review_accepts_a_patch_whose_message_quotes_a_diff(v418_tree: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "quoting.fp"
+    policy.write_text(
+        HM_PUT.read_text().replace('policy hm_put_clear_enabled "', 'policy quoting "diff --git a/x b/x; ', 1)
+    )
+    out = tmp_path / "q.patch"
+    r = run("emit-patch", str(policy), "--tree", str(v418_tree), *FIXED, "--signoff", "A <a@b.org>", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert "diff --git a/x b/x" in out.read_text().split("\n---\n")[0]
+    assert run("review", str(out), str(policy), "--tree", str(v418_tree)).exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["../victim.c", "/tmp/victim.c", "a/./b.c", "a//b.c"])
+def test_verify_patch_refuses_paths_outside_the_tree_before_copying(tmp_path: Path, name: str) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 1\n")
+    victim = tmp_path / "victim.c"
+    victim.write_text("int x;\n")
+    os.link(victim, tree / "linked.c")
+    patch = tmp_path / "evil.patch"
+    patch.write_text(
+        f"From 0 Mon Sep 17 00:00:00 2001\nSubject: [PATCH] x\n\n---\ndiff --git a/{name} b/{name}\n"
+        f"--- a/{name}\n+++ b/{name}\n@@ -1 +1 @@\n-int x;\n+int y;\n"
+    )
+    inode = victim.stat().st_ino
+    r = run("verify-patch", str(patch), "--tree", str(tree))
+    assert r.exit_code == 2 and "verify-patch changes only files inside the tree" in r.output
+    assert victim.stat().st_ino == inode and victim.read_text() == "int x;\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tree", "victim.c", "evil.patch"])
