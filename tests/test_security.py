@@ -317,9 +317,12 @@ def test_series_is_all_or_nothing_and_refuses_a_dangling_link(tmp_path: Path) ->
     link.symlink_to(tmp_path / "nowhere")
     r = run("emit-patch", lazy, "--tree", str(tree), *FIXED, "--signoff", "A <a@b.org>", "--series", str(link))
     assert r.exit_code == 2 and "symbolic link to nothing" in r.output
+    first = tmp_path / "first"
+    r = run("emit-patch", lazy, "--tree", str(tree), *FIXED, "--signoff", "A <a@b.org>", "--series", str(first))
+    assert r.exit_code == 0
+    in_the_way = sorted(p.name for p in first.iterdir())[-1]  # the last patch of the series
     series = tmp_path / "series"
     series.mkdir()
-    in_the_way = "0002-KVM-arm64-Switch-FPSIMD-context-handling-to-lazy-unt.patch"
     (series / in_the_way).mkdir()
     r = run("emit-patch", lazy, "--tree", str(tree), *FIXED, "--signoff", "A <a@b.org>", "--series", str(series))
     assert r.exit_code == 2
