@@ -245,9 +245,16 @@ def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
     cover = cover_letter(mail, parts, author)
     out = [("0000-cover-letter.patch", cover)]
     for i, (_, sub, changes) in enumerate(parts, 1):
-        slug = "".join(ch if ch.isalnum() else "-" for ch in sub.subject).strip("-")[:52].rstrip("-")
-        out.append((f"{i:04d}-{slug}.patch", format_patch(sub, changes, author, f"{i}/{len(parts)}")))
+        out.append((patch_file_name(i, sub.subject), format_patch(sub, changes, author, f"{i}/{len(parts)}")))
     return out
+
+
+def patch_file_name(number: int, subject: str) -> str:
+    """The file name `git format-patch` gives patch `number`: the subject's
+    runs of characters other than letters, digits, '.' and '_' become one
+    '-', and the name before ".patch" is at most 57 characters."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", subject).replace("..", ".").strip("-.")
+    return f"{number:04d}-{slug}"[:57].rstrip("-.") + ".patch"
 
 
 def _interface_subject(policy_name: str) -> str:

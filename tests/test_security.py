@@ -377,3 +377,24 @@ def test_verify_patch_refuses_paths_outside_the_tree_before_copying(tmp_path: Pa
     assert r.exit_code == 2 and "verify-patch changes only files inside the tree" in r.output
     assert victim.stat().st_ino == inode and victim.read_text() == "int x;\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["tree", "victim.c", "evil.patch"])
+
+
+def test_series_files_are_named_as_git_format_patch_names_them(tmp_path: Path) -> None:
+    import subprocess
+
+    from fpdsl.cli_emit import patch_file_name
+
+    subjects = [
+        "KVM: arm64: Switch FPSIMD context handling to lazy_until_put",
+        "KVM: arm64: Convert lazy FPSIMD context switch trap to C",
+        "arm64: fpsimd: Interfaces for KVM FPSIMD policy neon_busy",
+    ]
+    repo = tmp_path / "repo"
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    git = dict(cwd=repo, check=True, capture_output=True, env={**os.environ, **env})
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], **git)
+    for subject in subjects:
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", subject], **git)
+    names = subprocess.run(["git", "format-patch", f"-{len(subjects)}"], text=True, **git).stdout.split()
+    assert names == [patch_file_name(i, s) for i, s in enumerate(subjects, 1)]
