@@ -398,3 +398,36 @@ def test_series_files_are_named_as_git_format_patch_names_them(tmp_path: Path) -
         subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", subject], **git)
     names = subprocess.run(["git", "format-patch", f"-{len(subjects)}"], text=True, **git).stdout.split()
     assert names == [patch_file_name(i, s) for i, s in enumerate(subjects, 1)]
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "x" + " " * 78 + "diff --git a/evil.c b/evil.c",
+        "--- /dev/null",
+        "x" + " " * 70 + "--- +++ b/evil.c @@ -0,0 +1 @@",
+        "From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001",
+    ],
+    ids=["padded-diff", "dashes", "padded-hunk", "from-line"],
+)
+def test_a_description_cannot_smuggle_a_patch_or_end_the_message(
+    v418_tree: Path, tmp_path: Path, description: str
+) -> None:
+    import subprocess
+
+    policy = tmp_path / "smuggle.fp"
+    text = HM_PUT.read_text()
+    head, _, rest = text.partition('policy hm_put_clear_enabled "')
+    policy.write_text(head + f'policy smuggle "{description}"' + rest.split('"', 1)[1])
+    out = tmp_path / "s.patch"
+    r = run("emit-patch", str(policy), "--tree", str(v418_tree), *FIXED, "--signoff", "A <a@b.org>", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    env = {**os.environ, "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    done = subprocess.run(["git", "am", "-q", str(out)], cwd=v418_tree, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    message = subprocess.run(["git", "log", "-1", "--format=%B"], cwd=v418_tree, capture_output=True, text=True)
+    assert " ".join(description.split()) in " ".join(message.stdout.split())
+    assert "Signed-off-by: A <a@b.org>" in message.stdout
+    changed = subprocess.run(["git", "show", "--name-only", "--format="], cwd=v418_tree, capture_output=True, text=True)
+    assert changed.stdout.split() == ["arch/arm64/kvm/fpsimd.c"]
+    assert not (v418_tree / "evil.c").exists()

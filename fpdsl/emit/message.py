@@ -62,8 +62,17 @@ def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018") -> Verific
     return Verification(bound_text(ex), ex.states, results, verdict_word(ex, PROPERTIES), first, costs, profile)
 
 
+# Lines git would take for the end of the message (`---`), the start of a
+# diff, or the next mail of an mbox.
+_BREAKS = re.compile(r"^(---|diff -|Index: |From )")
+
+
 def _para(text: str) -> list[str]:
-    return textwrap.wrap(text, WRAP, break_on_hyphens=False) + [""]
+    """One paragraph, wrapped. Runs of spaces are one space (a padded
+    description cannot line a forged diff up at a line start), and a line
+    that git would read as a patch break is indented by one space."""
+    lines = textwrap.wrap(" ".join(text.split()), WRAP, break_on_hyphens=False)
+    return [f" {line}" if _BREAKS.match(line) else line for line in lines] + [""]
 
 
 def commit_body(emission: Emission, check: Verification | None) -> str:
