@@ -159,7 +159,7 @@ def emit_patch_cmd(
     body = commit_body(emission, check)
     mails = _mails(emission, resolved, Mail(author, when, subject, body), split=bool(series_dir))
     if verify_tree:
-        _verify_or_fail(mbox([text for _, text in mails[1:]] if len(mails) > 1 else [mails[0][1]]), root)
+        _verify_or_fail(mails, root)
     if series_dir:
         out_dir = Path(series_dir)
         if out_dir.is_symlink() and not out_dir.exists():
@@ -261,12 +261,16 @@ def _interface_subject(policy_name: str) -> str:
     return f"arm64: fpsimd: Interfaces for KVM FPSIMD policy {policy_name}"
 
 
-def _verify_or_fail(patch_text: str, root: Path) -> None:
+def _verify_or_fail(mails: list[tuple[str, str]], root: Path) -> None:
+    """verify-patch on what would be written: one mail, or the series' mails
+    in order, each its own patch for checkpatch (the series as one mbox
+    would be one patch with a Signed-off-by per mail: "Duplicate
+    signature"); a cover letter is left out."""
     import sys
 
-    from fpdsl.emit.verify import verify_patch
+    from fpdsl.emit.verify import PatchFile, verify_patch
 
-    report = verify_patch(patch_text, root)
+    report = verify_patch(mails[0][1] if len(mails) == 1 else [PatchFile(name, text) for name, text in mails], root)
     click.echo(report.render(), err=True, nl=False)
     if not report.ok:
         click.echo("emit-patch: verification failed, nothing written", err=True)

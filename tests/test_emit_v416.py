@@ -140,3 +140,34 @@ def test_split_run_decides_the_layout(tmp_path: Path) -> None:
         "emit-patch", str(ROOT / "policies" / "lazy_until_put.fp"), "--tree", str(tree), "--target", "v4.17", *FIXED
     )
     assert forced.exit_code == 0, forced.output
+
+
+def test_verify_checks_each_mail_of_the_series_as_its_own_patch(
+    v417: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """checkpatch on the series as one mbox would see one patch with a
+    Signed-off-by per mail ("Duplicate signature"): --verify hands
+    verify-patch the mails, in order, the cover letter among them to be
+    left out."""
+    import fpdsl.emit.verify as verify
+
+    seen = []
+
+    class Passed:
+        ok = True
+
+        def render(self) -> str:
+            return "verify-patch: ok\n"
+
+    def fake(patches, tree, **_):
+        seen.append(patches)
+        return Passed()
+
+    monkeypatch.setattr(verify, "verify_patch", fake)
+    out = tmp_path / "series"
+    result = emit("lazy_until_put", v417, "--series", str(out), "--verify")
+    assert result.exit_code == 0, result.output
+    (patches,) = seen
+    assert [p.name for p in patches] == sorted(p.name for p in out.iterdir())
+    assert [p.text for p in patches] == [(out / p.name).read_text() for p in patches]
+    assert verify.select_patches(patches)[1] == ["0000-cover-letter.patch: a cover letter, not applied"]
