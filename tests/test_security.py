@@ -431,3 +431,20 @@ def test_a_description_cannot_smuggle_a_patch_or_end_the_message(
     changed = subprocess.run(["git", "show", "--name-only", "--format="], cwd=v418_tree, capture_output=True, text=True)
     assert changed.stdout.split() == ["arch/arm64/kvm/fpsimd.c"]
     assert not (v418_tree / "evil.c").exists()
+
+
+@pytest.mark.parametrize("layout", ["v4.16", "v4.17"])
+def test_flags_that_would_be_bad_c_fields_are_refused_in_the_2018_series_too(tmp_path: Path, layout: str) -> None:
+    from standin import write_tree
+
+    tree = write_tree(tmp_path / "tree", layout)
+    path = _policy(
+        tmp_path,
+        'policy lazyf "d"\nextends lazy_until_put\nflag VOLATILE\n'
+        "hook put {\n    if GUEST_VFP_LOADED {\n        fpsimd_save_state(guest)\n        fpsimd_load_state(host)\n"
+        "        GUEST_VFP_LOADED = false\n        VOLATILE = true\n    }\n}\n",
+    )
+    r = run("emit-patch", str(path), "--tree", str(tree), "--no-verify", "-o", str(tmp_path / "out.patch"))
+    assert r.exit_code == 1
+    assert f"{path}:3:6: error: flag VOLATILE would be the C field 'volatile', which is a C keyword" in r.output
+    assert not (tmp_path / "out.patch").exists()
