@@ -111,7 +111,13 @@ def main() -> int:
             raw = data.draw(decorated(seed)).encode()
         i = counts["inputs"]
         counts["inputs"] += 1
+        before = len(failures)
         check_one(raw, kind, trees[layout], work / f"case{i % 8}", counts, failures)
+        if len(failures) > before and len(failures) <= 50:
+            # Keep the input that failed, for replay.
+            keep = work / f"failure{len(failures):02d}.fp"
+            keep.write_bytes(raw)
+            print(f"FAIL ({layout}, {keep}): {failures[-1][:300]}", flush=True)
         if counts["inputs"] % 5000 == 0:
             print(f"{counts['inputs']} inputs, {len(failures)} failures, {time.monotonic() - start:.0f} s", flush=True)
 
