@@ -448,3 +448,59 @@ def test_flags_that_would_be_bad_c_fields_are_refused_in_the_2018_series_too(tmp
     assert r.exit_code == 1
     assert f"{path}:3:6: error: flag VOLATILE would be the C field 'volatile', which is a C keyword" in r.output
     assert not (tmp_path / "out.patch").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_tree_makefile_that_is_no_file_is_refused_not_read(tmp_path: Path, kind: str) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    if kind == "fifo":
+        os.mkfifo(tree / "Makefile")
+    else:
+        (tree / "Makefile").symlink_to("/dev/zero")
+    r = run("emit-patch", str(ROOT / "policies" / "lazy_until_put.fp"), "--tree", str(tree), "--no-verify")
+    assert r.exit_code == 2 and "not a kernel tree" in r.output
+
+
+def test_a_huge_sparse_tree_file_is_refused_by_its_size(tmp_path: Path) -> None:
+    from standin import write_tree
+
+    tree = write_tree(tmp_path / "tree", "v4.18")
+    with open(tree / "arch/arm64/kvm/fpsimd.c", "r+b") as handle:
+        handle.truncate(4 << 30)  # sparse: no disk used, but 4 GiB to read
+    r = run("emit-patch", str(HM_PUT), "--tree", str(tree), "--no-verify")
+    assert r.exit_code == 2 and "bytes; the limit is" in r.output
+
+
+def test_git_identity_with_a_newline_is_refused(v418_tree: Path, tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text('[user]\n\tname = "A\\nBcc: victim@example.org"\n\temail = a@b.org\n')
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    out = tmp_path / "out.patch"
+    r = run("emit-patch", str(HM_PUT), "--tree", str(v418_tree), *FIXED, "-o", str(out))
+    assert r.exit_code == 2 and "git config user.name: contains U+000A" in r.output
+    assert not out.exists()
+
+
+def test_write_all_puts_back_what_it_replaced_when_a_rename_fails(tmp_path: Path, monkeypatch) -> None:
+    import fpdsl.fsutil as fsutil
+
+    a, b = tmp_path / "a.c", tmp_path / "b.c"
+    a.write_text("a before")
+    b.write_text("b before")
+    real = os.replace
+    calls = []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if len(calls) == 2 and str(dst) == str(b):
+            raise OSError(30, "Read-only file system")
+        return real(src, dst)
+
+    monkeypatch.setattr(fsutil.os, "replace", failing)
+    with pytest.raises(UsageError, match="nothing was written"):
+        write_all({a: "a after", b: "b after"})
+    assert (a.read_text(), b.read_text()) == ("a before", "b before")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.c", "b.c"]

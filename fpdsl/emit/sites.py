@@ -15,8 +15,6 @@ from fpdsl.lang import ast
 from fpdsl.lang.loader import ResolvedPolicy
 
 RUN = "kvm_arch_vcpu_ioctl_run"
-# The largest kernel source file fpdsl reads (arm.c and fpsimd.c are under 100 KiB).
-MAX_SOURCE_BYTES = 4 << 20
 
 
 class Tree:
@@ -32,7 +30,7 @@ class Tree:
             if not path.exists() and not path.is_symlink():
                 raise AnchorError(f"{rel}: no such file in the tree {self.root}")
             # Bounded, and only regular files: a FIFO would block, a device never ends.
-            data = read_bounded(path, MAX_SOURCE_BYTES, what=f"tree file {rel}")
+            data = read_bounded(path, T.MAX_SOURCE_BYTES, what=f"tree file {rel}")
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:

@@ -5,11 +5,17 @@ baseline's hook compiled to in the tree."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from fpdsl.diagnostics import UsageError
+from fpdsl.fsutil import read_bounded
+
+# The largest kernel source file fpdsl reads (arm.c and fpsimd.c are under 100 KiB).
+MAX_SOURCE_BYTES = 4 << 20
 
 ARM_C = "virt/kvm/arm/arm.c"
 HYP_C = "arch/arm64/kvm/hyp/switch.c"
@@ -115,11 +121,21 @@ TARGETS: dict[str, Target] = {
 }
 
 
+def _head(path: Path, size: int) -> str:
+    """The first `size` bytes of a regular file, as text."""
+    st = os.stat(path) if path.exists() else None
+    if st is None or not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path}: not a regular file")
+    with open(path, "rb") as handle:
+        return handle.read(size).decode("utf-8", "replace")
+
+
 def tree_version(tree: Path) -> tuple[int, int] | None:
     """VERSION and PATCHLEVEL from the tree's top Makefile."""
     try:
-        text = (tree / "Makefile").read_text(errors="replace")[:4096]
-    except OSError:
+        # The first 4 KiB of a regular file: a FIFO or /dev/zero is no Makefile.
+        text = _head(tree / "Makefile", 4096)
+    except UsageError:
         return None
     version = re.search(r"^VERSION\s*=\s*(\d+)", text, re.M)
     patch = re.search(r"^PATCHLEVEL\s*=\s*(\d+)", text, re.M)
@@ -167,9 +183,9 @@ def _check_split_run(tree: Path, target: Target, version: tuple[int, int]) -> No
     if target.name not in ("v4.16", "v4.17"):
         return
     try:
-        text = (tree / HYP_C).read_text(errors="replace")
-    except OSError:
-        return  # the planner names the missing file
+        text = read_bounded(tree / HYP_C, MAX_SOURCE_BYTES, what=f"tree file {HYP_C}").decode("utf-8", "replace")
+    except UsageError:
+        return  # the planner names the missing or unreadable file
     split = re.search(r"^int\s+kvm_vcpu_run_vhe\s*\(", text, re.M) is not None
     if split != (target.name == "v4.17"):
         has = "the split run kvm_vcpu_run_vhe()" if split else "one __kvm_vcpu_run()"
