@@ -88,7 +88,9 @@ def emission_problems(text: str, tree: Path, work: Path) -> list[str]:
             stray = [w for w in body if w not in words]
             if stray:
                 problems.append(f"{path}: added comment with words the policy did not write: {stray[:5]}")
+    code = "\n".join(a.values())
     for flag in re.findall(r"^flag\s+(\w+)", text, re.M):
-        if flag.lower() in C_KEYWORDS:
-            problems.append(f"flag {flag} became the C keyword {flag.lower()}")
+        field = flag.lower()
+        if field in C_KEYWORDS and re.search(rf"->arch\.{field}\b|\bbool {field};", code):
+            problems.append(f"flag {flag} became the C keyword {field}")
     return problems

@@ -504,3 +504,32 @@ def test_write_all_puts_back_what_it_replaced_when_a_rename_fails(tmp_path: Path
         write_all({a: "a after", b: "b after"})
     assert (a.read_text(), b.read_text()) == ("a before", "b before")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.c", "b.c"]
+
+
+@pytest.mark.parametrize(
+    ("policy_name", "old", "new"),
+    [
+        # A brace inside a multi-line comment once counted as code in the v4.18 merge.
+        ("hm_trap_recheck_foreign", "    ## thread's state.\n", "    ## thread's state.\n    ## @+#}u|u\n"),
+        # A comment word once pulled in the header of the function it names.
+        ("hm_exit_softirq_giveback", "    local_irq_enable()\n", "    ## kernel_neon_begin\n    local_irq_enable()\n"),
+    ],
+)
+def test_comment_text_does_not_change_the_v418_merge(
+    v418_tree: Path, tmp_path: Path, policy_name: str, old: str, new: str
+) -> None:
+    from fuzz_emit import emission_problems
+
+    text = (ROOT / "tests" / "policies" / f"{policy_name}.fp").read_text()
+    assert old in text
+    assert emission_problems(text.replace(old, new, 1), v418_tree, tmp_path) == []
+
+
+def test_a_policy_flag_named_like_the_generated_field_is_refused(tmp_path: Path) -> None:
+    from standin import write_tree
+
+    tree = write_tree(tmp_path / "tree", "v4.16")
+    path = _policy(tmp_path, 'policy d "x"\nkernel v4.16\nflag fp_untrapped\nhook trap {\n    disarm_fp_trap()\n'
+                   "    fp_untrapped = true\n}\n")  # fmt: skip
+    r = run("emit-patch", str(path), "--tree", str(tree), "--no-verify")
+    assert r.exit_code == 1 and f"{path}:3:6: error: flag fp_untrapped would be the C field 'fp_untrapped'" in r.output

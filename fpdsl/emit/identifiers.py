@@ -57,8 +57,9 @@ def field_problem(flag: str, field: str, members: set[str]) -> str | None:
 def refuse_bad_fields(policy: ResolvedPolicy, fields: list[tuple[str, str, object]], members: set[str]) -> None:
     """Raise a diagnostic at the flag's declaration if any field a policy
     flag becomes (`fields`: flag, C declaration, origin) cannot be one."""
+    declared = {f.name for owner in policy.chain for f in owner.flags}
     for flag, decl, _why in fields:
-        if flag in GENERATED_FIELDS:  # fpdsl's own field, not a policy flag
+        if flag not in declared:  # fpdsl's own field (fp_untrapped), not a policy flag
             continue
         m = re.search(r"(\w+)\s*;\s*$", decl)
         if not m:
@@ -67,7 +68,7 @@ def refuse_bad_fields(policy: ResolvedPolicy, fields: list[tuple[str, str, objec
         if problem is None:
             continue
         for owner in policy.chain:
-            declared = next((f for f in owner.flags if f.name == flag), None)
-            if declared is not None:
-                raise FpdslError(Diagnostic(problem, declared.span, owner.source, "rename the flag"))
+            decl_node = next((f for f in owner.flags if f.name == flag), None)
+            if decl_node is not None:
+                raise FpdslError(Diagnostic(problem, decl_node.span, owner.source, "rename the flag"))
         raise FpdslError(Diagnostic(problem, None, policy.policy.source, "rename the flag"))

@@ -219,7 +219,7 @@ def _refuse_foreign(path: str, t: list[Unit], gone: list[int], to_tree: dict[int
     # Braces the change takes away: the block they open or close must hold
     # baseline code only.
     taken = sum(t[i].braces for i in sorted(set(gone)) if t[i].group is None)
-    added = sum(_key(line.text).count("{") - _key(line.text).count("}") for line in lines)
+    added = sum(u.braces for u in units(lines))  # whole units: a comment's text has no braces
     if taken == added:
         return
     for i in gone:

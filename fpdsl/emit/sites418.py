@@ -123,6 +123,8 @@ class Sites418(Sites2018):
         headers = self.functions.headers
         wanted: dict[str, Origin] = {}
         for line in self._kvm_fpsimd_code:
+            if line.origin is not None and line.origin.why == "comment":
+                continue  # the words of a comment need no header
             for name in re.findall(r"\b\w+\b", line.text):
                 header = headers.get(name)
                 if header and not cf.has_include(header) and line.origin is not None:
