@@ -1,12 +1,15 @@
 """Properties of emission that hold for any policy text, for the fuzzers:
 a policy's free text (its `##` comments and description) cannot change the
 C an emitted patch adds, only comments; every comment the patch adds says
-what the policy's `##` lines say; every flag becomes a field that is no C
-keyword and no member the kernel's struct already has."""
+what the policy's `##` lines say; every call and member the patch adds is
+one the layout's templates write (or a policy flag's field); no flag
+becomes a C keyword."""
 
 from __future__ import annotations
 
+import functools
 import re
+from collections import Counter
 from pathlib import Path
 
 import tree_sitter_c
@@ -18,6 +21,7 @@ from fpdsl.emit.plan import plan
 from fpdsl.emit.targets import detect_target
 from fpdsl.lang.checker import check_or_raise
 from fpdsl.lang.loader import load_policy
+from fpdsl.resources import resource_dir
 
 _PARSER = Parser(Language(tree_sitter_c.language()))
 _DOC = re.compile(r"^(\s*)##.*$", re.M)
@@ -38,6 +42,35 @@ def c_tokens(text: str) -> tuple[list[str], list[str]]:
             tokens.append(node.text.decode("utf-8", "replace"))
         stack.extend(reversed(node.children))
     return tokens, comments
+
+
+def calls_and_members(text: str) -> tuple[Counter, Counter]:
+    """The names the C in `text` calls, and the struct members it names."""
+    calls: Counter = Counter()
+    members: Counter = Counter()
+    stack = [_PARSER.parse(text.encode("utf-8")).root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "call_expression":
+            fn = node.child_by_field_name("function")
+            if fn is not None and fn.type == "identifier":
+                calls[fn.text.decode()] += 1
+        elif node.type == "field_identifier":
+            members[node.text.decode()] += 1
+        stack.extend(node.children)
+    return calls, members
+
+
+@functools.cache
+def template_vocabulary(template_dir: str) -> frozenset[str]:
+    """Every identifier fpdsl's templates for a layout can write: the
+    emitted C may call and name only these (and the policy's flags)."""
+    root = resource_dir("templates")
+    words: set[str] = set()
+    for folder in (template_dir, "common"):
+        for path in sorted((root / folder).glob("*.j2")):
+            words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", path.read_text()))
+    return frozenset(words)
 
 
 def emitted(policy_file: Path, tree: Path) -> dict[str, str] | str:
@@ -88,6 +121,18 @@ def emission_problems(text: str, tree: Path, work: Path) -> list[str]:
             stray = [w for w in body if w not in words]
             if stray:
                 problems.append(f"{path}: added comment with words the policy did not write: {stray[:5]}")
+    vocabulary = template_vocabulary("v4.18" if (tree / "arch/arm64/kvm/fpsimd.c").is_file() else "v4.16")
+    flags = {f.lower() for f in re.findall(r"^flag\s+(\w+)", text, re.M)}
+    for path in sorted(a):
+        original = (tree / path).read_text() if (tree / path).is_file() else ""
+        old_calls, old_members = calls_and_members(original)
+        new_calls, new_members = calls_and_members(a[path])
+        stray = sorted(set(new_calls - old_calls) - vocabulary)
+        if stray:
+            problems.append(f"{path}: adds calls no template writes: {stray[:5]}")
+        stray = sorted(set(new_members - old_members) - vocabulary - flags)
+        if stray:
+            problems.append(f"{path}: adds members no template or flag names: {stray[:5]}")
     code = "\n".join(a.values())
     for flag in re.findall(r"^flag\s+(\w+)", text, re.M):
         field = flag.lower()

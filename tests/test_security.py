@@ -533,3 +533,14 @@ def test_a_policy_flag_named_like_the_generated_field_is_refused(tmp_path: Path)
                    "    fp_untrapped = true\n}\n")  # fmt: skip
     r = run("emit-patch", str(path), "--tree", str(tree), "--no-verify")
     assert r.exit_code == 1 and f"{path}:3:6: error: flag fp_untrapped would be the C field 'fp_untrapped'" in r.output
+
+
+def test_the_fuzz_oracle_sees_a_call_no_template_writes() -> None:
+    from fuzz_emit import calls_and_members, template_vocabulary
+
+    calls, members = calls_and_members("void f(struct kvm_vcpu *v)\n{\n\tpanic(v->arch.evil);\n}\n")
+    assert calls["panic"] == 1 and members["evil"] == 1
+    for layout in ("v4.16", "v4.18"):
+        vocabulary = template_vocabulary(layout)
+        assert "panic" not in vocabulary and "evil" not in vocabulary
+        assert {"fpsimd_save_state", "local_bh_enable", "fp_untrapped"} <= vocabulary
