@@ -80,3 +80,24 @@ def test_policy_text_cannot_change_the_emitted_c(standin_trees, tmp_path_factory
     text = data.draw(decorated(seed))
     work = Path(tmp_path_factory.mktemp("emit"))
     assert emission_problems(text, standin_trees[layout], work) == []
+
+
+REVIEW = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@REVIEW
+@given(st.sampled_from(sorted(LAYOUT_SEEDS)), st.data())
+def test_review_accepts_every_patch_emit_patch_writes(standin_trees, tmp_path_factory, layout: str, data) -> None:
+    seed = (POLICIES / f"{data.draw(st.sampled_from(LAYOUT_SEEDS[layout]))}.fp").read_text()
+    work = Path(tmp_path_factory.mktemp("review"))
+    policy = work / "p.fp"
+    policy.write_text(data.draw(decorated(seed)))
+    out = work / "out.patch"
+    fixed = ["--date", "2018-02-14T11:15:54+00:00", "--signoff", "Fp Dsl <fpdsl@example.org>", "--no-verify"]
+    result = run("emit-patch", str(policy), "--tree", str(standin_trees[layout]), *fixed, "-o", str(out))
+    _clean_exit(result, (0, 1))
+    if result.exit_code == 0 and out.exists():
+        review = run("review", str(out), str(policy), "--tree", str(standin_trees[layout]))
+        assert review.exit_code == 0, review.output
+        lines = [r for r in review.output.split("\n") if r[:1] in ("+", "-") and not r.startswith(("+++", "---"))]
+        assert lines and all(("# from " in r) or ("# removed: " in r) for r in lines)
