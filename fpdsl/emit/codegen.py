@@ -308,7 +308,8 @@ def _rewrap(doc: tuple[str, ...], width: int) -> list[str]:
             para.append(line.strip())
             continue
         if para:
-            out.extend(textwrap.wrap(" ".join(para), width))
+            # Whole words only: a comment never splits a word the policy wrote.
+            out.extend(textwrap.wrap(" ".join(para), width, break_long_words=False, break_on_hyphens=False))
             para = []
         if line == "" and len(out) and len(out) < len(doc):
             out.append("")
