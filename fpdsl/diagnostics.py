@@ -3,7 +3,6 @@ line, a caret under the culprit and an optional hint."""
 
 from __future__ import annotations
 
-import errno
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,29 +109,12 @@ def read_source(path: str | Path, *, max_bytes: int = 1 << 20) -> Source:
     def refuse(message: str, span: Span | None = None, text: str = "", hint: str | None = None) -> UsageError:
         return UsageError(Diagnostic(message, span, Source(str(path), text), hint))
 
-    import os
-    import stat
+    from fpdsl.fsutil import InputRefused, read_regular  # fsutil's errors are ours: no cycle at import
 
     try:
-        st = os.stat(p)
-    except OSError as exc:
-        raise refuse("no such file" if exc.errno == errno.ENOENT else f"cannot read: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise refuse("is a directory, not a file")
-    if not stat.S_ISREG(st.st_mode):
-        # A FIFO would block forever and a device may never end.
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or socket"
-        raise refuse(f"is {kind}, not a regular file")
-    if st.st_size > max_bytes:
-        raise refuse(f"file is {st.st_size} bytes; inputs are limited to {max_bytes} bytes")
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(max_bytes + 1)  # bounded even if the file grows meanwhile
-    except OSError as exc:
-        raise refuse(f"cannot read: {exc.strerror or exc}") from None
-    if len(data) > max_bytes:
-        raise refuse(f"file is too large; inputs are limited to {max_bytes} bytes")
+        data = read_regular(p, max_bytes)
+    except InputRefused as exc:
+        raise refuse(str(exc)) from None
     nul = data.find(b"\0")
     if nul >= 0:
         raise refuse(f"binary file (NUL byte at offset {nul}), not a text file")

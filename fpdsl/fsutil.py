@@ -138,25 +138,40 @@ def write_all(files: dict[str | Path, str | bytes], *, what: str = "output", mkd
             _unlink(backup)
 
 
-def read_bounded(path: str | Path, max_bytes: int, what: str = "input") -> bytes:
-    """The bytes of a regular file of at most `max_bytes`, or a UsageError."""
+class InputRefused(Exception):
+    """Why a file is not read: the reason, to be said after its name."""
+
+
+def read_regular(path: str | Path, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`, read without
+    blocking; InputRefused says why not."""
     p = Path(path)
     try:
         st = os.stat(p)
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            raise UsageError(f"{what}: {p}: no such file") from None
-        raise UsageError(f"{what}: {p}: {exc.strerror or exc}") from None
+        raise InputRefused(
+            "no such file" if exc.errno == errno.ENOENT else f"cannot read: {exc.strerror or exc}"
+        ) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputRefused("is a directory, not a file")
     if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{what}: {p} is {_kind(st.st_mode)}, not a regular file")
+        raise InputRefused(f"is {_kind(st.st_mode)}, not a regular file")
     if st.st_size > max_bytes:
-        raise UsageError(f"{what}: {p} is {st.st_size} bytes; the limit is {max_bytes}")
+        raise InputRefused(f"is {st.st_size} bytes; the limit is {max_bytes}")
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+            data = handle.read(max_bytes + 1)  # bounded even if the file grows meanwhile
     except OSError as exc:
-        raise UsageError(f"{what}: {p}: cannot read: {exc.strerror or exc}") from None
+        raise InputRefused(f"cannot read: {exc.strerror or exc}") from None
     if len(data) > max_bytes:
-        raise UsageError(f"{what}: {p} grew past the limit of {max_bytes} bytes while being read")
+        raise InputRefused(f"grew past the limit of {max_bytes} bytes while being read")
     return data
+
+
+def read_bounded(path: str | Path, max_bytes: int, what: str = "input") -> bytes:
+    """read_regular(), refusals as a UsageError naming `what` and the file."""
+    try:
+        return read_regular(path, max_bytes)
+    except InputRefused as exc:
+        raise UsageError(f"{what}: {path}: {exc}") from None

@@ -85,7 +85,7 @@ CASES = [
         H + "# padding padding padding padding padding padding padding\n" * 20000,
         2,
         None,
-        "inputs are limited to 1048576 bytes",
+        "bytes; the limit is 1048576",
     ),
     # ---- empty input ---------------------------------------------------------
     Case("empty", "", 1, "1:1", "empty policy file", "a policy starts with: policy NAME"),
