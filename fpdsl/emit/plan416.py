@@ -123,7 +123,7 @@ def _interface(kvm: Sites416, tree: Tree, policy: ResolvedPolicy) -> Part | None
         edits += _export_flush(kvm, tree, removable)
     if "softirq" in policy.hooks:
         kvm.edits = []
-        kvm._hook_softirq_into_kernel_neon_begin()
+        kvm._softirq_into_kernel_neon_begin()
         edits += kvm.edits
     if not edits:
         return None

@@ -100,3 +100,21 @@ class SiteBuilder:
         if not had:
             rows.append(Line("", rows[0].origin))
         self._edit(rel, line, line, rows, rows[0].origin, order=-1)
+
+    def _entry(self):
+        """The run loop's guest_enter_irqoff() call (the 2018 layouts' arm.c)."""
+        return self.tree[T.ARM_C].call(RUN, "guest_enter_irqoff")
+
+    def _softirq_into_kernel_neon_begin(self) -> None:
+        """The softirq hook at the top of kernel_neon_begin() (arch/arm64/kernel/fpsimd.c)."""
+        why, cf = self._why("softirq"), self.tree[T.FPSIMD_C]
+        hook = self._hook("softirq")
+        start, _ = cf.declarations_end("kernel_neon_begin")
+        inner = self._render("softirq", hook.body if hook else (), "host", "\t\t")
+        if not inner:
+            return
+        wrap = self.lower.env.get_template("common/softirq_hook.c.j2").make_module()
+        head, tail = (str(wrap.head()).strip("\n").split("\n"), str(wrap.tail()).strip("\n").split("\n"))
+        # A blank line after head()'s declaration, as kernel style wants.
+        lines = [Line(t, why) for t in [*head, ""]] + inner + [Line(t, why) for t in tail]
+        self._edit(T.FPSIMD_C, start, start, [*lines, Line("", why)], why)

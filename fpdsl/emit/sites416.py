@@ -247,20 +247,6 @@ class Sites416(SiteBuilder):
         rows = [Line(str(self.kvm_file.stub(h)), self.origins[h]) for h in self.bodies]
         self._edit(ARM_KVM_HOST_H, at, at, rows, first)
 
-    def _hook_softirq_into_kernel_neon_begin(self) -> None:
-        """The softirq hook at the top of kernel_neon_begin() (the
-        interface patch: it is arch/arm64/kernel/fpsimd.c)."""
-        why, cf = self._why("softirq"), self.tree[T.FPSIMD_C]
-        hook = self._hook("softirq")
-        start, _ = cf.declarations_end("kernel_neon_begin")
-        inner = self._render("softirq", hook.body if hook else (), "host", "\t\t")
-        if not inner:
-            return
-        wrap = self.lower.env.get_template("common/softirq_hook.c.j2").make_module()
-        head, tail = (str(wrap.head()).strip("\n").split("\n"), str(wrap.tail()).strip("\n").split("\n"))
-        lines = [Line(t, why) for t in [*head, ""]] + inner + [Line(t, why) for t in tail]
-        self._edit(T.FPSIMD_C, start, start, [*lines, Line("", why)], why)
-
     # -- the host functions, at the end of guest.c --------------------------
 
     def _file_origin(self, macro: str) -> Origin:

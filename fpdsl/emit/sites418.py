@@ -18,9 +18,9 @@ from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.codegen import Lowering
 from fpdsl.emit.edits import Line, Origin
+from fpdsl.emit.identifiers import refuse_bad_fields, struct_members
 from fpdsl.emit.merge import merge
-from fpdsl.emit.sites import RUN
-from fpdsl.emit.sites2018 import Sites2018
+from fpdsl.emit.sites import RUN, SiteBuilder
 from fpdsl.lang import ast
 from fpdsl.lang.checker import check_or_raise
 from fpdsl.lang.loader import ResolvedPolicy, load_policy
@@ -41,7 +41,7 @@ TRAP_FUNCTION = "__hyp_switch_fpsimd"
 DECISION_FUNCTION = "update_fp_enabled"
 
 
-class Sites418(Sites2018):
+class Sites418(SiteBuilder):
     def __init__(self, policy: ResolvedPolicy, target: T.Target, tree) -> None:
         super().__init__(policy, target, tree)
         self.base = check_or_raise(load_policy(resource_dir("policies") / f"{target.baseline}.fp"))
@@ -54,6 +54,9 @@ class Sites418(Sites2018):
         self._kvm_fpsimd_code: list[Line] = []  # what the patch adds there, for its includes
 
     # -- hooks ---------------------------------------------------------------
+
+    def hook(self, name: str) -> None:
+        getattr(self, f"_hook_{name}")()
 
     def _hook_load(self) -> None:
         self._merge_hook("load", self._stmts("load"), self._base_stmts("load"))
@@ -83,7 +86,7 @@ class Sites418(Sites2018):
 
     def _hook_softirq(self) -> None:
         first = len(self.edits)
-        super()._hook_softirq()
+        self._softirq_into_kernel_neon_begin()
         wanted = self.lower.needs.locals.pop("softirq", {})
         for edit in self.edits[first:] if wanted else []:
             # Locals go after the block's own `struct kvm_vcpu *vcpu` line.
@@ -112,9 +115,46 @@ class Sites418(Sites2018):
         self._merge_lines(T.HYP_C, DECISION_FUNCTION, base, mine)
         self._field("fp_untrapped", str(self.lower.prims.fp_untrapped_field()), why)
 
+    def _field(self, name: str, decl: str, why: Origin) -> None:
+        self._fields = getattr(self, "_fields", [])
+        self._fields.append((name, decl, why))
+
     def requirements(self) -> None:
-        self.lower.needs.neon_include = None  # arm.c gets no arm64 code: see _includes()
-        super().requirements()
+        """The vcpu fields, the kernel_neon_busy interface, the locals and
+        the headers the emitted code needs."""
+        needs = self.lower.needs
+        needs.neon_include = None  # arm.c gets no arm64 code: see _includes()
+        for flag, span in sorted(needs.flags.items()):
+            decl = str(self.lower.prims.flag_field(flag))
+            if decl:
+                decl_span = next((f.span for f in self.policy.flags if f.name == flag), span)
+                owner = next((p for p in self.policy.chain if any(f.name == flag for f in p.flags)), self.policy.policy)
+                self._field(flag, decl, Origin(owner.source.path, decl_span.line, f"flag {flag}"))
+        fields = getattr(self, "_fields", [])
+        if fields:
+            cf = self.tree[T.KVM_HOST_H]
+            members = struct_members(cf.struct_body("kvm_vcpu_arch"), cf.text.encode("utf-8"))
+            refuse_bad_fields(self.policy, fields, members)
+            line = cf.struct_body("kvm_vcpu_arch").end_point[0]
+            head = Line("", fields[0][2])
+            note = Line(f"\t/* FPSIMD context handling state ({self.policy.name}) */", fields[0][2])
+            rows = [Line(f"\t{decl}", why) for _, decl, why in sorted(fields)]
+            self._edit(T.KVM_HOST_H, line, line, [head, note, *rows], fields[0][2])
+        if needs.neon_busy is not None:
+            why = Origin(self.policy.path, needs.neon_busy.line, "kernel_neon_busy interface")
+            why = self._origin_of(needs.neon_busy, why)
+            helpers = self.lower.env.get_template("common/neon_busy.c.j2").make_module()
+            cf = self.tree[T.FPSIMD_C]
+            at = cf.after_function("kernel_neon_end")
+            body = [Line("", why)] + [Line(t, why) for t in str(helpers.definitions()).split("\n")]
+            self._edit(T.FPSIMD_C, at, at, body, why)
+            hdr = self.tree[T.FPSIMD_H]
+            at = hdr.site(hdr.prototype("fpsimd_flush_task_state")).end
+            self._edit(T.FPSIMD_H, at, at, [Line(t, why) for t in str(helpers.declarations()).split("\n")], why)
+        functions = {"load": "kvm_arch_vcpu_load", "put": "kvm_arch_vcpu_put", "enter": RUN, "exit": RUN}
+        for hook_name, wanted in sorted(needs.locals.items()):
+            if hook_name in functions:
+                self.declare_locals(T.ARM_C, functions[hook_name], wanted)
         self._includes()
 
     def _includes(self) -> None:
