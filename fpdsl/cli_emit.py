@@ -83,7 +83,11 @@ def _emission(policy_file: str, tree: str, target_name: str | None, whole: bool 
 @click.option("--tree", required=True, help="the kernel source tree to patch (read only unless --apply)")
 @click.option("-o", "--output", help="write the patch to this file (default: standard output)")
 @click.option("--series", "series_dir", help="write one patch per subsystem and a cover letter into this directory")
-@click.option("--target", "target_name", help="the tree layout (v4.16, v4.18); detected from the tree by default")
+@click.option(
+    "--target",
+    "target_name",
+    help="the tree layout (v4.16, v4.17, v4.18, v6.1, v6.12); detected from the tree by default",
+)
 @click.option("--date", help="the patch date (ISO 8601, RFC 2822, or 'now'); default: the policy file's mtime")
 @click.option("--signoff", help="'Name <email>' for From: and Signed-off-by: (default: git config)")
 @click.option("--workload", default="seed_2018", show_default=True, help="profile for the cost table")
