@@ -46,6 +46,24 @@ def _describe(ch: str) -> str:
     return f"U+{ord(ch):04X}" + (f" {name}" if name else "")
 
 
+def _refuse_invisible(
+    token: Token, text: str, offset: int, source: Source, what: str, why: str, hint: str | None = None
+) -> None:
+    """A located diagnostic at the first invisible or control character of
+    `text`, which starts `offset` columns into `token` (a tab is allowed in
+    comments, not in the one-line description, which has the quote first)."""
+    bad = _first_invisible(text, allow_tab=offset == 0)
+    if bad is not None:
+        raise FpdslError(
+            Diagnostic(
+                f"{what} may not contain the invisible or control character {_describe(text[bad])}: {why}",
+                _at(token, bad + offset),
+                source,
+                hint,
+            )
+        )
+
+
 def _check_comment(token: Token, source: Source) -> None:
     text = str(token)
     for delimiter in ("*/", "/*"):
@@ -59,31 +77,20 @@ def _check_comment(token: Token, source: Source) -> None:
                     "write it differently (e.g. '* /'), or use a plain '#' comment, which is not emitted",
                 )
             )
-    bad = _first_invisible(text, allow_tab=True)
-    if bad is not None:
-        raise FpdslError(
-            Diagnostic(
-                f"a '##' comment may not contain the invisible or control character {_describe(text[bad])}: "
-                "it is emitted into C and must read as what it is",
-                _at(token, bad),
-                source,
-                "remove the character (a bare carriage return ends a line only on some systems)",
-            )
-        )
+    _refuse_invisible(
+        token,
+        text,
+        0,
+        source,
+        "a '##' comment",
+        "it is emitted into C and must read as what it is",
+        "remove the character (a bare carriage return ends a line only on some systems)",
+    )
 
 
 def _check_description(token: Token, source: Source) -> None:
     text = str(token)[1:-1]
-    bad = _first_invisible(text, allow_tab=False)
-    if bad is not None:
-        raise FpdslError(
-            Diagnostic(
-                f"the description may not contain the invisible or control character {_describe(text[bad])}: "
-                "it goes into the patch mail's subject and message",
-                _at(token, bad + 1),
-                source,
-            )
-        )
+    _refuse_invisible(token, text, 1, source, "the description", "it goes into the patch mail's subject and message")
     if len(text) > MAX_DESCRIPTION:
         raise FpdslError(
             Diagnostic(
