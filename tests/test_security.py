@@ -252,6 +252,7 @@ def test_plot_where_no_file_can_be_is_a_usage_error(tmp_path: Path, where: str) 
         ("CTXT", "the C field 'ctxt', which struct kvm_vcpu_arch already has"),
         ("HCR_EL2", "the C field 'hcr_el2', which struct kvm_vcpu_arch already has"),
         ("FP_UNTRAPPED", "the C field 'fp_untrapped', which fpdsl generates"),
+        ("CURRENT", "the C field 'current', which the preprocessor replaces"),
     ],
 )
 def test_flags_that_would_be_bad_c_fields_are_refused_at_their_declaration(
@@ -544,3 +545,15 @@ def test_the_fuzz_oracle_sees_a_call_no_template_writes() -> None:
         vocabulary = template_vocabulary(layout)
         assert "panic" not in vocabulary and "evil" not in vocabulary
         assert {"fpsimd_save_state", "local_bh_enable", "fp_untrapped"} <= vocabulary
+
+
+def test_a_fifo_base_and_a_fifo_patch_for_verify_are_refused(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "base.fp")
+    path = _policy(tmp_path, 'policy p "d"\nextends base\n')
+    r = run("check", str(path))
+    assert r.exit_code == 2 and "is a FIFO, not a regular file" in r.output
+    os.mkfifo(tmp_path / "patch")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    r = run("verify-patch", str(tmp_path / "patch"), "--tree", str(tree))
+    assert r.exit_code == 2 and "FIFO" in r.output

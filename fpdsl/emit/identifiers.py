@@ -23,6 +23,15 @@ C_KEYWORDS = frozenset(
 # Fields fpdsl itself generates in struct kvm_vcpu_arch.
 GENERATED_FIELDS = frozenset({"fp_untrapped"})
 
+# Lower-case object-like macros every kernel file sees: a field of that name
+# would be replaced by the preprocessor (`current` is get_current()).
+KERNEL_MACROS = frozenset({"current"})
+
+
+def object_macros(text: str) -> set[str]:
+    """The lower-case object-like macros a C file defines."""
+    return set(re.findall(r"^\s*#\s*define\s+([a-z_][a-z0-9_]*)(?![(\w])", text, re.M))
+
 
 def struct_members(body: Node, text: bytes) -> set[str]:
     """The member names a struct body (tree-sitter field_declaration_list) declares."""
@@ -40,12 +49,14 @@ def struct_members(body: Node, text: bytes) -> set[str]:
     return names
 
 
-def field_problem(flag: str, field: str, members: set[str]) -> str | None:
+def field_problem(flag: str, field: str, members: set[str], macros: set[str] = frozenset()) -> str | None:
     """Why the flag `flag`, written as the C field `field`, cannot be one."""
     if field in C_KEYWORDS:
         return f"flag {flag} would be the C field '{field}', which is a C keyword"
     if field in GENERATED_FIELDS:
         return f"flag {flag} would be the C field '{field}', which fpdsl generates for the FP trap state"
+    if field in KERNEL_MACROS or field in macros:
+        return f"flag {flag} would be the C field '{field}', which the preprocessor replaces (a kernel macro)"
     if field in members:
         return (
             f"flag {flag} would be the C field '{field}', which struct kvm_vcpu_arch already has: "
@@ -54,7 +65,9 @@ def field_problem(flag: str, field: str, members: set[str]) -> str | None:
     return None
 
 
-def refuse_bad_fields(policy: ResolvedPolicy, fields: list[tuple[str, str, object]], members: set[str]) -> None:
+def refuse_bad_fields(
+    policy: ResolvedPolicy, fields: list[tuple[str, str, object]], members: set[str], macros: set[str] = frozenset()
+) -> None:
     """Raise a diagnostic at the flag's declaration if any field a policy
     flag becomes (`fields`: flag, C declaration, origin) cannot be one."""
     declared = {f.name for owner in policy.chain for f in owner.flags}
@@ -64,7 +77,7 @@ def refuse_bad_fields(policy: ResolvedPolicy, fields: list[tuple[str, str, objec
         m = re.search(r"(\w+)\s*;\s*$", decl)
         if not m:
             continue
-        problem = field_problem(flag, m.group(1), members)
+        problem = field_problem(flag, m.group(1), members, macros)
         if problem is None:
             continue
         for owner in policy.chain:

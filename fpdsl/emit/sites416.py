@@ -28,7 +28,7 @@ from fpdsl.emit import targets as T
 from fpdsl.emit.anchors import AnchorError, CFile
 from fpdsl.emit.codegen import Lowering, environment
 from fpdsl.emit.edits import Edit, Line, Origin
-from fpdsl.emit.identifiers import refuse_bad_fields, struct_members
+from fpdsl.emit.identifiers import object_macros, refuse_bad_fields, struct_members
 from fpdsl.emit.sites import RUN, SiteBuilder, Tree
 from fpdsl.lang import ast
 from fpdsl.lang.loader import ResolvedPolicy
@@ -228,7 +228,7 @@ class Sites416(SiteBuilder):
         if self._fields:
             cf = self.tree[T.KVM_HOST_H]
             members = struct_members(cf.struct_body("kvm_vcpu_arch"), cf.text.encode("utf-8"))
-            refuse_bad_fields(self.policy, self._fields, members)
+            refuse_bad_fields(self.policy, self._fields, members, object_macros(cf.text))
             line = cf.struct_body("kvm_vcpu_arch").end_point[0]
             first = self._fields[0][2]
             rows = [Line("", first), Line(f"\t/* FPSIMD context handling state ({self.policy.name}) */", first)]

@@ -18,7 +18,7 @@ from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.codegen import Lowering
 from fpdsl.emit.edits import Line, Origin
-from fpdsl.emit.identifiers import refuse_bad_fields, struct_members
+from fpdsl.emit.identifiers import object_macros, refuse_bad_fields, struct_members
 from fpdsl.emit.merge import merge
 from fpdsl.emit.sites import RUN, SiteBuilder
 from fpdsl.lang import ast
@@ -134,7 +134,7 @@ class Sites418(SiteBuilder):
         if fields:
             cf = self.tree[T.KVM_HOST_H]
             members = struct_members(cf.struct_body("kvm_vcpu_arch"), cf.text.encode("utf-8"))
-            refuse_bad_fields(self.policy, fields, members)
+            refuse_bad_fields(self.policy, fields, members, object_macros(cf.text))
             line = cf.struct_body("kvm_vcpu_arch").end_point[0]
             head = Line("", fields[0][2])
             note = Line(f"\t/* FPSIMD context handling state ({self.policy.name}) */", fields[0][2])

@@ -98,7 +98,9 @@ def _find_base(name: str, dirs: list[Path]) -> Path | None:
     for d in dirs:
         candidate = d / f"{name}.fp"
         try:
-            if candidate.is_file():
+            # Any such entry is the base: read_source() says what is wrong
+            # with one that is not a regular file (a FIFO, a directory).
+            if candidate.exists():
                 return candidate
         except OSError:  # a name too long for the file system is no base
             continue
