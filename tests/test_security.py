@@ -557,3 +557,15 @@ def test_a_fifo_base_and_a_fifo_patch_for_verify_are_refused(tmp_path: Path) -> 
     tree.mkdir()
     r = run("verify-patch", str(tmp_path / "patch"), "--tree", str(tree))
     assert r.exit_code == 2 and "FIFO" in r.output
+
+
+def test_comment_text_does_not_pull_headers_into_guest_c(tmp_path: Path) -> None:
+    from fuzz_emit import emission_problems
+    from standin import write_tree
+
+    tree = write_tree(tmp_path / "tree", "v4.16")
+    text = (ROOT / "policies" / "lazy_until_put.fp").read_text()
+    old = "        fpsimd_load_state(host)\n"
+    assert old in text
+    hostile = text.replace(old, "        ## local_bh_enable()\n" + old, 1)
+    assert emission_problems(hostile, tree, tmp_path) == []
