@@ -1,4 +1,4 @@
-"""The simulate command's work: replay, explore one, explore many."""
+"""The simulate command: replay a scenario, explore one policy, explore many."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import sys
 
 import click
 
+from fpdsl.cli.common import _load_checked, _policy_files, bound_options
 from fpdsl.fsutil import atomic_write
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import ModelConfig
+from fpdsl.model.records import PROPERTIES
 from fpdsl.sim.explorer import Exploration, explore
 from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.sim.render import render_run, run_json, summary_lines
@@ -97,3 +99,38 @@ def explore_verdict(policy: ResolvedPolicy, bound: dict) -> str:
     word = verdict_word(ex, PROPERTIES)
     broken = [p for p in PROPERTIES if not ex.holds(p)]
     return f"{word} ({', '.join(broken)})" if broken else word
+
+
+@click.command("simulate")
+@click.argument("policies", nargs=-1, required=True)
+@click.option("--scenario", help="replay a built-in scenario (e.g. seed_ab) or a scenario file")
+@click.option("--all", "all_", is_flag=True, help="explore every policy given (files or folders); one verdict table")
+@bound_options
+@click.option("--property", "props", multiple=True, type=click.Choice(PROPERTIES), help="check only these")
+@click.option("--skip", "skips", multiple=True, type=click.Choice(PROPERTIES), help="do not check these")
+@click.option(
+    "--forget-dead",
+    is_flag=True,
+    help="merge states differing only in contents no step can read (same verdicts and shortest counterexamples)",
+)
+@click.option("--max-states", default=2_000_000, show_default=True, help="stop (INCOMPLETE) beyond this many states")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--dot", "dot_file", type=click.Path(dir_okay=False), help="write the first counterexample as Graphviz")
+@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+def simulate_cmd(
+    policies, scenario, all_, cpus, tasks, runs, exits, props, skips, forget_dead, max_states, as_json, dot_file, quiet
+):
+    """Explore every interleaving up to a bound (exit 1 on a violation), or
+    replay a --scenario step by step."""
+    properties = tuple(p for p in (props or PROPERTIES) if p not in skips)
+    bound = {"cpus": cpus, "tasks": tasks, "runs": runs, "exits": exits}
+    if forget_dead:
+        bound["dead_values"] = True
+    files = _policy_files(policies)
+    if scenario:
+        for path in files:
+            replay(_load_checked(path), scenario, as_json)
+        return
+    if all_ or len(files) > 1:
+        sys.exit(explore_many([_load_checked(p) for p in files], bound, properties, max_states, as_json, quiet))
+    sys.exit(explore_one(_load_checked(files[0]), bound, properties, max_states, as_json, dot_file, quiet))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from fpdsl.cli_common import _load_checked
+from fpdsl.cli.common import _load_checked
 from fpdsl.diagnostics import FpdslError, UsageError, read_source
 from fpdsl.fsutil import atomic_write, write_all
 

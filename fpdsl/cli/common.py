@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from fpdsl.diagnostics import UsageError
 from fpdsl.lang.checker import check_or_raise
 from fpdsl.lang.loader import ResolvedPolicy, load_policy
@@ -30,3 +32,19 @@ def _policy_files(paths: tuple[str, ...]) -> list[str]:
         else:
             files.append(p)
     return files
+
+
+def bound_options(f):
+    # A bound with no CPU, no KVM_RUN call or no guest exit explores nothing
+    # of KVM and would report a vacuous CLEAN.
+    from fpdsl.sim.scenario import BOUND_LIMITS
+
+    for name, text in (
+        ("exits", "guest exits per KVM_RUN"),
+        ("runs", "KVM_RUN calls"),
+        ("tasks", "competing tasks"),
+        ("cpus", "CPUs"),
+    ):
+        kind = click.IntRange(*BOUND_LIMITS[name])
+        f = click.option(f"--{name}", type=kind, default=DEFAULT_BOUND[name], show_default=True, help=text)(f)
+    return f

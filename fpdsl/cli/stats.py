@@ -8,7 +8,7 @@ import math
 import click
 import numpy as np
 
-from fpdsl.cli_common import DEFAULT_BOUND, _load_checked, _policy_files
+from fpdsl.cli.common import DEFAULT_BOUND, _load_checked, _policy_files
 from fpdsl.diagnostics import UsageError
 from fpdsl.stats.chain import COST_METRICS, CostResult, exact_costs
 from fpdsl.stats.montecarlo import sampled_costs
@@ -101,7 +101,7 @@ def compare_cmd(policies, workload, method, mc_exits, seed, as_json, markdown, s
     """One table: each policy's verdict (explorer, default bound) and costs."""
     from rich.console import Console
 
-    from fpdsl.cli_simulate import explore_verdict
+    from fpdsl.cli.simulate import explore_verdict
     from fpdsl.stats.report import cost_table, markdown_table, sweep_plot
 
     resolved = [_load_checked(p) for p in _policy_files(policies)]

@@ -1,0 +1,5 @@
+"""`python -m fpdsl.cli`."""
+
+from fpdsl.cli.app import main
+
+main()
