@@ -53,7 +53,7 @@ def test_lazy_loses_guest_state_through_softirq_neon(results) -> None:
     assert ce.violation.message == "the guest reads K#2 from the FPSIMD registers, not its last write G#2"
     out = run_cli("simulate", "policies/lazy_until_put.fp", "-q")
     assert out.returncode == 1
-    assert "counterexample for lost-state [the guest] (8 steps)" in out.stdout
+    assert "counterexample 1, lost-state [the guest] (8 steps)" in out.stdout
     assert "kernel-mode NEON writes K#2  (softirq)" in out.stdout
     assert "policies/lazy_until_put.fp:35      local_irq_enable()" in out.stdout
 

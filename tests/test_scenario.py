@@ -82,7 +82,10 @@ def test_cli_trace_is_numbered_with_policy_lines_owners_and_counters() -> None:
     assert " 11. A:guest_fp" in text and "[X  FPSIMD traps to the host" in text
     assert "policies/lazy_until_put.fp:28      fpsimd_save_state(host)" in text
     assert "save B1#2 -> host:0   REDUNDANT: its restore at step 17 was itself redundant" in text
-    assert "state: cpu0: regs" in text and "counters: saves" in text
+    assert "initial state: cpu0.regs " in text and "counters: saves" in text
+    # each step names the hook its policy lines belong to and lists only what it changed
+    assert "       trap hook: the guest's first FP/SIMD access while the FP trap is armed" in text
+    assert "       changed: cpu0.regs " in text and "\n       state: cpu0" not in text
     assert "redundant saves: 3; redundant restores: 4" in text
     again = run_cli("simulate", "policies/lazy_until_put.fp", "--scenario", "seed_ab")
     assert again.stdout == text  # deterministic

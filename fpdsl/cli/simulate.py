@@ -8,76 +8,131 @@ import sys
 import click
 
 from fpdsl.cli.common import _load_checked, _policy_files, bound_options
+from fpdsl.diagnostics import UsageError
 from fpdsl.fsutil import atomic_write
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.records import PROPERTIES
-from fpdsl.sim.explorer import Exploration, explore
+from fpdsl.sim.explorer import Exploration, Progress, explore
 from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.sim.render import render_run, run_json, summary_lines
-from fpdsl.sim.report import dot_graph, exploration_json, render_exploration, verdict_word
+from fpdsl.sim.report import (
+    bound_text,
+    counterexample_scenario,
+    dot_graph,
+    exploration_json,
+    property_status,
+    render_exploration,
+    verdict_word,
+)
 from fpdsl.sim.run import replay_scenario
-from fpdsl.sim.scenario import load_scenario
+from fpdsl.sim.scenario import builtin_scenarios, load_scenario
+
+# Exit statuses of an exploration (usage errors are 2, as everywhere).
+EXIT_CLEAN, EXIT_VIOLATED, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 3, 130
 
 
-def replay(policy: ResolvedPolicy, scenario_name: str, as_json: bool) -> None:
+def replay(policy: ResolvedPolicy, scenario_name: str, as_json: bool, full_state: bool) -> int:
+    """Replay a scenario; 1 if a step breaks a property, like an exploration."""
     scenario = load_scenario(scenario_name)
     run = replay_scenario(policy, scenario)
+    broken = sorted({v.prop for s in run.steps for v in s.violations})
     if as_json:
         data = run_json(run)
         data["scenario"] = scenario.name
+        data["verdict"] = "VIOLATED" if broken else "CLEAN"
+        data["violated"] = broken
         click.echo(json.dumps(data, indent=2))
-        return
+        return EXIT_VIOLATED if broken else EXIT_CLEAN
     click.echo(f"scenario {scenario.name}: {scenario.description}")
     click.echo(f"policy {policy.name} ({policy.path}), kernel model {policy.kernel}")
-    click.echo(render_run(run))
+    click.echo(render_run(run, full_state=full_state))
     click.echo("")
     for line in summary_lines(run):
         click.echo(line)
+    if broken:
+        click.echo(f"verdict: VIOLATED ({', '.join(broken)}) on this scenario")
+        return EXIT_VIOLATED
+    click.echo("verdict: no property broken on this scenario (one path only: explore for a verdict)")
+    return EXIT_CLEAN
+
+
+def _rss_mib() -> float:
+    # Peak resident set size: kilobytes on Linux.
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def progress_text(name: str, p: Progress, max_states: int, forgetting: bool) -> str:
+    """One progress line: how much, how fast, how close to --max-states."""
+    rate = p.states / p.seconds if p.seconds > 0 else 0.0
+    text = (
+        f"{name}: {p.states:,} states ({100 * p.states / max_states:.1f}% of --max-states), "
+        f"{rate:,.0f} states/s, depth {p.depth}, frontier {p.frontier:,}, {_rss_mib():,.0f} MiB"
+    )
+    if not forgetting and p.seconds > 5:
+        text += "; --forget-dead would merge states and finish sooner"
+    return text
 
 
 def _explore(policy: ResolvedPolicy, bound: dict, properties, max_states: int, quiet: bool) -> Exploration:
     config = ModelConfig(kernel=policy.kernel, **bound)
     hooks = PolicyHooks(policy)
     if quiet or not sys.stderr.isatty():
-        return explore(hooks, config, policy.initial_flags(), properties, max_states=max_states)
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        return explore(hooks, config, policy.initial_flags(), properties, max_states=max_states, interruptible=True)
+    from rich.progress import Progress as Bar
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True, console=None
-    ) as progress:
-        task = progress.add_task(f"{policy.name}: exploring", total=None)
+    with Bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(f"{policy.name}: exploring", total=None)
 
-        def tick(states: int, depth: int) -> None:
-            progress.update(task, description=f"{policy.name}: {states} states, depth {depth}")
+        def tick(p: Progress) -> None:
+            bar.update(task, description=progress_text(policy.name, p, max_states, config.dead_values))
 
-        return explore(hooks, config, policy.initial_flags(), properties, max_states=max_states, progress=tick)
+        return explore(
+            hooks, config, policy.initial_flags(), properties, max_states=max_states, progress=tick, interruptible=True
+        )
 
 
-def explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet) -> int:
+def exit_status(ex: Exploration, properties) -> int:
+    word = verdict_word(ex, properties)
+    if ex.interrupted:
+        return EXIT_INTERRUPTED
+    return {"CLEAN": EXIT_CLEAN, "VIOLATED": EXIT_VIOLATED}.get(word, EXIT_INCOMPLETE)
+
+
+def explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet, full_state, save_scenario) -> int:
     ex = _explore(policy, bound, properties, max_states, quiet)
     if as_json:
         click.echo(json.dumps(exploration_json(policy, ex, properties), indent=2))
     else:
-        click.echo(render_exploration(policy, ex, properties))
-    if dot_file:
-        first = next((ce for p in properties for ce in ex.for_property(p)), None)
-        if first is None:
-            click.echo("no counterexample: nothing written to --dot", err=True)
-        else:
-            atomic_write(dot_file, dot_graph(policy, ex, first))
-    return 0 if verdict_word(ex, properties) == "CLEAN" else 1
+        click.echo(render_exploration(policy, ex, properties, full_state))
+    first = next((ce for p in properties for ce in ex.for_property(p)), None)
+    for option, path, write in (
+        ("--dot", dot_file, lambda ce: dot_graph(policy, ex, ce)),
+        ("--save-scenario", save_scenario, lambda ce: counterexample_scenario(policy, ex, ce)),
+    ):
+        if path and first is None:
+            click.echo(f"no counterexample: nothing written to {option}", err=True)
+        elif path:
+            atomic_write(path, write(first))
+    return exit_status(ex, properties)
 
 
 def explore_many(policies: list[ResolvedPolicy], bound, properties, max_states, as_json, quiet) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    results = [(p, _explore(p, bound, properties, max_states, quiet)) for p in policies]
+    results = []
+    for p in policies:
+        results.append((p, _explore(p, bound, properties, max_states, quiet)))
+        if results[-1][1].interrupted:
+            break
     if as_json:
         click.echo(json.dumps([exploration_json(p, ex, properties) for p, ex in results], indent=2))
     else:
-        table = Table(title=f"verdicts at bound {bound}")
+        table = Table(title=f"verdicts at bound: {bound_text(results[0][1])}" if results else "verdicts")
         table.add_column("policy")
         for prop in properties:
             table.add_column(prop)
@@ -85,52 +140,107 @@ def explore_many(policies: list[ResolvedPolicy], bound, properties, max_states, 
         table.add_column("seconds", justify="right")
         table.add_column("verdict")
         for p, ex in results:
-            cells = ["ok" if ex.holds(prop) else "VIOLATED" for prop in properties]
+            cells = ["ok" if property_status(ex, prop) == "holds" else property_status(ex, prop) for prop in properties]
             table.add_row(p.name, *cells, str(ex.states), f"{ex.seconds:.2f}", verdict_word(ex, properties))
         Console(width=160).print(table)
-    return 0 if all(verdict_word(ex, properties) == "CLEAN" for _, ex in results) else 1
+    statuses = [exit_status(ex, properties) for _, ex in results]
+    return max(statuses, key=[EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_VIOLATED, EXIT_INTERRUPTED].index)
 
 
 def explore_verdict(policy: ResolvedPolicy, bound: dict) -> str:
     """CLEAN, VIOLATED (with the broken properties) or INCOMPLETE."""
-    from fpdsl.model.records import PROPERTIES
-
     ex = _explore(policy, bound, PROPERTIES, 2_000_000, True)
     word = verdict_word(ex, PROPERTIES)
     broken = [p for p in PROPERTIES if not ex.holds(p)]
     return f"{word} ({', '.join(broken)})" if broken else word
 
 
+def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """`--property a,b` and `--property a --property b` alike."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    for n in names:
+        if n not in PROPERTIES:
+            raise click.BadParameter(f"'{n}' is not a property; properties: {', '.join(PROPERTIES)}")
+    return tuple(names)
+
+
 @click.command("simulate")
 @click.argument("policies", nargs=-1, required=True)
-@click.option("--scenario", help="replay a built-in scenario (e.g. seed_ab) or a scenario file")
+@click.option(
+    "--scenario",
+    help="replay a scenario file or a built-in scenario (" + ", ".join(builtin_scenarios()) + ") step by step",
+)
 @click.option("--all", "all_", is_flag=True, help="explore every policy given (files or folders); one verdict table")
 @bound_options
-@click.option("--property", "props", multiple=True, type=click.Choice(PROPERTIES), help="check only these")
-@click.option("--skip", "skips", multiple=True, type=click.Choice(PROPERTIES), help="do not check these")
+@click.option("--property", "props", multiple=True, callback=_properties, help="check only these (P or P1,P2)")
+@click.option("--skip", "skips", multiple=True, callback=_properties, help="do not check these (P or P1,P2)")
 @click.option(
-    "--forget-dead",
-    is_flag=True,
-    help="merge states differing only in contents no step can read (same verdicts and shortest counterexamples)",
+    "--forget-dead/--exact",
+    default=True,
+    show_default=True,
+    help="merge states that differ only in contents no step can read (the same verdicts and shortest "
+    "counterexamples, fewer states); --exact keeps every state",
 )
-@click.option("--max-states", default=2_000_000, show_default=True, help="stop (INCOMPLETE) beyond this many states")
+@click.option("--max-states", default=2_000_000, show_default=True, help="stop (INCOMPLETE, exit 3) beyond this many")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--full-state", is_flag=True, help="print the whole state after every step, * on what changed")
 @click.option("--dot", "dot_file", type=click.Path(dir_okay=False), help="write the first counterexample as Graphviz")
-@click.option("--quiet", "-q", is_flag=True, help="no progress bar")
+@click.option(
+    "--save-scenario",
+    type=click.Path(dir_okay=False),
+    help="write the first counterexample as a scenario file, to replay with --scenario",
+)
+@click.option("--quiet", "-q", is_flag=True, help="no progress line")
+@click.pass_context
 def simulate_cmd(
-    policies, scenario, all_, cpus, tasks, runs, exits, props, skips, forget_dead, max_states, as_json, dot_file, quiet
+    ctx,
+    policies,
+    scenario,
+    all_,
+    cpus,
+    tasks,
+    runs,
+    exits,
+    props,
+    skips,
+    forget_dead,
+    max_states,
+    as_json,
+    full_state,
+    dot_file,
+    save_scenario,
+    quiet,
 ):
-    """Explore every interleaving up to a bound (exit 1 on a violation), or
-    replay a --scenario step by step."""
+    """Explore every interleaving up to a bound, or replay a --scenario step by step.
+
+    Exit status: 0 clean, 1 a property is violated, 2 bad input, 3 incomplete
+    (--max-states reached), 130 interrupted (what was explored is printed).
+
+    \b
+    Examples:
+      fpdsl simulate policies/lazy_until_put.fp
+      fpdsl simulate --all policies/ --cpus 2 --runs 2 --exits 1
+      fpdsl simulate policies/eager.fp --scenario seed_ab
+      fpdsl simulate my.fp --save-scenario bug.scn && fpdsl simulate my.fp --scenario bug.scn
+    """
     properties = tuple(p for p in (props or PROPERTIES) if p not in skips)
-    bound = {"cpus": cpus, "tasks": tasks, "runs": runs, "exits": exits}
-    if forget_dead:
-        bound["dead_values"] = True
+    if not properties:
+        raise UsageError("--skip leaves no property to check")
+    bound = {"cpus": cpus, "tasks": tasks, "runs": runs, "exits": exits, "dead_values": forget_dead}
     files = _policy_files(policies)
     if scenario:
-        for path in files:
-            replay(_load_checked(path), scenario, as_json)
-        return
+        given = [f"--{n}" for n in ("cpus", "tasks", "runs", "exits") if _given(ctx, n)]
+        given += [o for o, v in (("--all", all_), ("--dot", dot_file), ("--save-scenario", save_scenario)) if v]
+        if given:
+            raise UsageError(f"{', '.join(given)} cannot be used with --scenario: a scenario file sets its own bound")
+        sys.exit(max(replay(_load_checked(path), scenario, as_json, full_state) for path in files))
     if all_ or len(files) > 1:
+        if dot_file or save_scenario:
+            raise UsageError("--dot and --save-scenario take one policy")
         sys.exit(explore_many([_load_checked(p) for p in files], bound, properties, max_states, as_json, quiet))
-    sys.exit(explore_one(_load_checked(files[0]), bound, properties, max_states, as_json, dot_file, quiet))
+    policy = _load_checked(files[0])
+    sys.exit(explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet, full_state, save_scenario))
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)

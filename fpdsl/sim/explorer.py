@@ -26,6 +26,22 @@ class Counterexample:
     path: list[Event]  # events from the initial state; the last one violates
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far an exploration has got, for a progress line."""
+
+    states: int
+    transitions: int
+    depth: int
+    frontier: int  # states of the current level still to expand, plus those found for the next
+    seconds: float
+
+
+# Transitions between two progress reports inside one BFS level (a deep
+# bound's level can take minutes).
+PROGRESS_EVERY = 1 << 14
+
+
 @dataclass
 class Exploration:
     config: ModelConfig
@@ -34,7 +50,8 @@ class Exploration:
     max_depth: int = 0
     seconds: float = 0.0
     peak_bytes: int = 0
-    truncated: bool = False
+    truncated: bool = False  # stopped before the bound was explored (max states, max depth, Ctrl-C)
+    interrupted: bool = False  # stopped by Ctrl-C: what was explored so far is reported
     # shortest counterexample per (property, victim context)
     counterexamples: dict[tuple[str, str], Counterexample] = field(default_factory=dict)
     # state graph, for the cost analysis: key -> list of (event, child key, counts)
@@ -62,9 +79,12 @@ def explore(
     max_states: int = 2_000_000,
     max_depth: int | None = None,
     keep_graph: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[Progress], None] | None = None,
     measure_memory: bool = False,
+    interruptible: bool = False,
 ) -> Exploration:
+    """Explore up to the bound. `interruptible`: Ctrl-C ends the search and
+    the partial result is returned (marked interrupted) instead of raising."""
     started = time.perf_counter()
     if measure_memory:
         tracemalloc.start()
@@ -78,43 +98,52 @@ def explore(
     frontier: list[tuple[tuple, World]] = [(init_key, init)]
     depth = 0
     wanted = set(properties)
-    while frontier:
-        if max_depth is not None and depth >= max_depth:
-            result.truncated = True
-            break
-        nxt: list[tuple[tuple, World]] = []
-        for key, world in frontier:
-            edges = [] if graph is not None else None
-            for event in successors(world, config):
-                res = step(world, event, config, hooks, record=keep_graph)
-                result.transitions += 1
-                child = res.world.key(config.symmetry, forget)
-                violated = corrupt = False
-                for v in res.violations:
-                    if v.prop in wanted:
-                        violated = True
-                        corrupt = corrupt or v.prop in CORRUPTING
-                        if (v.prop, v.subject) not in result.counterexamples:
-                            path = _path(parent, key) + [event]
-                            result.counterexamples[(v.prop, v.subject)] = Counterexample(v.prop, v, path)
-                if edges is not None:
-                    edges.append((event, child, count_ops(res.ops), violated))
-                # A state whose values are already lost or leaked is an error
-                # state: not explored further (other rules do not corrupt values).
-                if not corrupt and child not in parent:
-                    parent[child] = (key, event)
-                    nxt.append((child, res.world))
-            if graph is not None:
-                graph[key] = edges
-        depth += 1
-        if nxt:
-            result.max_depth = depth
-        frontier = nxt
-        if progress:
-            progress(len(parent), depth)
-        if len(parent) > max_states:
-            result.truncated = True
-            break
+    try:
+        while frontier:
+            if max_depth is not None and depth >= max_depth:
+                result.truncated = True
+                break
+            nxt: list[tuple[tuple, World]] = []
+            for done, (key, world) in enumerate(frontier):
+                edges = [] if graph is not None else None
+                for event in successors(world, config):
+                    res = step(world, event, config, hooks, record=keep_graph)
+                    result.transitions += 1
+                    child = res.world.key(config.symmetry, forget)
+                    violated = corrupt = False
+                    for v in res.violations:
+                        if v.prop in wanted:
+                            violated = True
+                            corrupt = corrupt or v.prop in CORRUPTING
+                            if (v.prop, v.subject) not in result.counterexamples:
+                                path = _path(parent, key) + [event]
+                                result.counterexamples[(v.prop, v.subject)] = Counterexample(v.prop, v, path)
+                    if edges is not None:
+                        edges.append((event, child, count_ops(res.ops), violated))
+                    # A state whose values are already lost or leaked is an error
+                    # state: not explored further (other rules do not corrupt values).
+                    if not corrupt and child not in parent:
+                        parent[child] = (key, event)
+                        nxt.append((child, res.world))
+                    if progress and result.transitions % PROGRESS_EVERY == 0:
+                        left = len(frontier) - done + len(nxt)
+                        progress(Progress(len(parent), result.transitions, depth, left, time.perf_counter() - started))
+                if graph is not None:
+                    graph[key] = edges
+            depth += 1
+            if nxt:
+                result.max_depth = depth
+            frontier = nxt
+            if progress:
+                progress(Progress(len(parent), result.transitions, depth, len(frontier), time.perf_counter() - started))
+            if len(parent) > max_states:
+                result.truncated = True
+                break
+    except KeyboardInterrupt:
+        # Like TLC: Ctrl-C ends the search, and what it found is still reported.
+        if not interruptible:
+            raise
+        result.truncated = result.interrupted = True
     result.states = len(parent)
     result.seconds = time.perf_counter() - started
     if measure_memory:

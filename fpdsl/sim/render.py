@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from fpdsl.lang.vocabulary import HOOKS
 from fpdsl.model.records import PROPERTY_WORDS
+from fpdsl.model.state import World
 from fpdsl.model.values import owner_name, show
 from fpdsl.sim.interpreter import PolicyLine
 from fpdsl.sim.run import Run, RunStep
@@ -44,29 +46,58 @@ def _op_text(op) -> str:
     return f"{op.target}"
 
 
-def owners(step: RunStep) -> str:
-    out = []
-    w = step.world
-    for i, c in enumerate(w.cpus):
-        bound = c.bound or "none"
-        cur = c.curr or "idle"
-        out.append(f"cpu{i}: regs {show(c.v)} (sve {show(c.z)}), bound {bound}, running {cur}")
-    a = w.tasks["A"]
-    trap = "armed" if w.vcpu.trap_armed else "off"
-    out.append(f"A: TIF_FOREIGN_FPSTATE={int(a.foreign)} TIF_SVE={int(a.sve)}; vcpu: trap {trap}")
-    return "; ".join(out)
+def state_fields(world: World, flag_names: list[str]) -> dict[str, str]:
+    """Every field a trace shows, in a fixed order: per CPU, per task (the
+    vcpu thread A and the competing tasks), then the vcpu and its flags."""
+    fields: dict[str, str] = {}
+    for i, c in enumerate(world.cpus):
+        fields[f"cpu{i}.regs"] = show(c.v)
+        fields[f"cpu{i}.sve"] = show(c.z)
+        fields[f"cpu{i}.bound"] = c.bound or "none"
+        fields[f"cpu{i}.running"] = c.curr or "idle"
+        fields[f"cpu{i}.host_copy"] = show(c.host)
+        fields[f"cpu{i}.kernel_neon_busy"] = str(int(c.neon_busy))
+    for name, t in world.tasks.items():
+        fields[f"{name}.saved"] = show(t.saved_v)
+        fields[f"{name}.TIF_FOREIGN_FPSTATE"] = str(int(t.foreign))
+        fields[f"{name}.TIF_SVE"] = str(int(t.sve))
+    fields["vcpu.saved"] = show(world.vcpu.saved_v)
+    fields["vcpu.trap"] = "armed" if world.vcpu.trap_armed else "off"
+    for name, value in zip(flag_names, world.vcpu.flags, strict=False):
+        fields[f"vcpu.{name}"] = str(value).lower()
+    return fields
 
 
-def render_run(run: Run, title: str | None = None, highlight: set[int] | None = None) -> str:
+def owners(step: RunStep, flag_names: list[str] | None = None) -> str:
+    """The state after a step, on one line (JSON and --full-state)."""
+    return ", ".join(f"{k} {v}" for k, v in state_fields(step.world, flag_names or []).items())
+
+
+def _changes(before: dict[str, str], after: dict[str, str]) -> str:
+    return ", ".join(f"{k} {before[k]} -> {v}" for k, v in after.items() if before.get(k) != v)
+
+
+def render_run(run: Run, title: str | None = None, full_state: bool = False) -> str:
+    """A numbered trace. Each step names the hook whose lines run and lists
+    only the state fields it changed (`full_state`: the whole state, with
+    `*` on what changed); counters appear when they change."""
     lines: list[str] = []
     if title:
         lines.append(title)
+    flag_names = [f.name for f in run.policy.flags]
+    previous = state_fields(run.initial, flag_names)
+    lines.append("initial state: " + ", ".join(f"{k} {v}" for k, v in previous.items()))
     running = {"saves": 0, "restores": 0, "traps": 0, "redundant": 0}
+    shown_counters = dict(running)
     for s in run.steps:
         mark = f"   [{s.mark}]" if s.mark else ""
         lines.append(f"{s.number:3}. {s.label:<18} {s.description}{mark}")
+        hook = None
         for i, op in enumerate(s.ops):
             if op.kind == "line":
+                if op.origin.hook != hook:
+                    hook = op.origin.hook
+                    lines.append(f"       {hook} hook: {HOOKS[hook].when}")
                 lines.append(f"       {origin_text(op.origin):<34} {op.origin.text}")
                 continue
             if op.kind not in _SHOWN:
@@ -84,11 +115,19 @@ def render_run(run: Run, title: str | None = None, highlight: set[int] | None = 
             lines.append(f"         -> {_op_text(op)}{where}{note}")
         for v in s.violations:
             lines.append(f"       !! {v.prop}: {v.message} [{origin_text(v.origin)}]")
-        lines.append(f"       state: {owners(s)}")
-        lines.append(
-            f"       counters: saves {running['saves']}, restores {running['restores']}, traps {running['traps']}, "
-            f"redundant {running['redundant']}"
-        )
+        after = state_fields(s.world, flag_names)
+        if full_state:
+            marked = ", ".join(f"{'*' if previous.get(k) != v else ''}{k} {v}" for k, v in after.items())
+            lines.append(f"       state: {marked}")
+        elif after != previous:
+            lines.append(f"       changed: {_changes(previous, after)}")
+        previous = after
+        if full_state or running != shown_counters:
+            lines.append(
+                f"       counters: saves {running['saves']}, restores {running['restores']}, "
+                f"traps {running['traps']}, redundant {running['redundant']}"
+            )
+            shown_counters = dict(running)
     return "\n".join(lines)
 
 
@@ -128,7 +167,7 @@ def run_json(run: Run) -> dict:
                 "violations": [
                     {"property": v.prop, "message": v.message, "origin": origin_text(v.origin)} for v in s.violations
                 ],
-                "state": owners(s),
+                "state": state_fields(s.world, [f.name for f in run.policy.flags]),
             }
         )
     return {"policy": run.policy.name, "steps": steps, "totals": run.totals()}

@@ -10,6 +10,7 @@ from fpdsl.model.values import owner_name
 from fpdsl.sim.explorer import Counterexample, Exploration
 from fpdsl.sim.render import origin_text, render_run, run_json
 from fpdsl.sim.run import Run, run_events
+from fpdsl.sim.scenario import scenario_text
 
 
 def bound_text(ex: Exploration) -> str:
@@ -31,25 +32,51 @@ def verdict_word(ex: Exploration, properties: tuple[str, ...]) -> str:
     return "VIOLATED" if broken else "CLEAN"
 
 
-def render_exploration(policy: ResolvedPolicy, ex: Exploration, properties: tuple[str, ...]) -> str:
+def property_status(ex: Exploration, prop: str) -> str:
+    """holds, VIOLATED, or unknown: an incomplete search proves nothing."""
+    if not ex.holds(prop):
+        return "VIOLATED"
+    return "unknown" if ex.truncated else "holds"
+
+
+def stop_reason(ex: Exploration) -> str:
+    if ex.interrupted:
+        return " (INTERRUPTED by Ctrl-C: a partial search)"
+    if ex.truncated:
+        return " (TRUNCATED at --max-states: raise it, or keep --forget-dead on)"
+    return ""
+
+
+def render_exploration(
+    policy: ResolvedPolicy, ex: Exploration, properties: tuple[str, ...], full_state: bool = False
+) -> str:
     out = [
         f"policy {policy.name} ({policy.path}), kernel model {policy.kernel}",
         f"bound: {bound_text(ex)}",
         f"explored {ex.states} states, {ex.transitions} transitions, depth {ex.max_depth}, {ex.seconds:.2f}s"
-        + (" (dead values forgotten)" if ex.config.dead_values else "")
-        + (" (TRUNCATED: raise --max-states)" if ex.truncated else ""),
+        + (" (dead values forgotten)" if ex.config.dead_values else " (every state kept: --exact)")
+        + stop_reason(ex),
     ]
     for prop in properties:
-        status = "holds   " if ex.holds(prop) else "VIOLATED"
-        out.append(f"  {prop:<15} {status}  (violated when {PROPERTY_WORDS[prop]})")
+        status = property_status(ex, prop)
+        out.append(f"  {prop:<15} {status:<8}  (violated when {PROPERTY_WORDS[prop]})")
+    if ex.truncated and not any(not ex.holds(p) for p in properties):
+        out.append("  (unknown: no violation in the states explored, but the bound was not explored to the end)")
+    printed: dict[tuple, str] = {}
+    number = 0
     for prop in properties:
         for ce in ex.for_property(prop):
-            run = counterexample_run(policy, ex, ce)
+            number += 1
             victim = f" [{owner_name(ce.violation.subject)}]" if ce.violation.subject else ""
             out.append("")
-            out.append(f"counterexample for {prop}{victim} ({len(ce.path)} steps): {ce.violation.message}")
+            out.append(f"counterexample {number}, {prop}{victim} ({len(ce.path)} steps): {ce.violation.message}")
             out.append(f"  at {origin_text(ce.violation.origin)}")
-            out.append(render_run(run))
+            key = tuple(label(e) for e in ce.path)
+            if key in printed:
+                out.append(f"  (the same steps as {printed[key]} above)")
+                continue
+            printed[key] = f"counterexample {number}"
+            out.append(render_run(counterexample_run(policy, ex, ce), full_state=full_state))
     out.append("")
     out.append(f"verdict: {verdict_word(ex, properties)}")
     return "\n".join(out)
@@ -66,11 +93,12 @@ def exploration_json(policy: ResolvedPolicy, ex: Exploration, properties: tuple[
         "transitions": ex.transitions,
         "depth": ex.max_depth,
         "truncated": ex.truncated,
+        "interrupted": ex.interrupted,
         "verdict": verdict_word(ex, properties),
         "properties": {},
     }
     for prop in properties:
-        entry: dict = {"holds": ex.holds(prop), "counterexamples": []}
+        entry: dict = {"holds": ex.holds(prop), "status": property_status(ex, prop), "counterexamples": []}
         for ce in ex.for_property(prop):
             entry["counterexamples"].append(
                 {
@@ -103,6 +131,16 @@ def dot_graph(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> st
         lines.append(f"  s{s.number - 1} -> s{s.number};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def counterexample_scenario(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> str:
+    """The counterexample as a scenario file: `--scenario FILE` replays it."""
+    c = ex.config
+    bounds = {"cpus": c.cpus, "tasks": c.tasks, "runs": c.runs, "exits": c.exits}
+    steps: list[tuple[str, str | None]] = [(label(e), None) for e in ce.path]
+    steps[-1] = (steps[-1][0], f"{ce.prop}")
+    text = scenario_text(f"{policy.name}_{ce.prop.replace('-', '_')}", f"{policy.name}: {ce.prop}", bounds, steps)
+    return f"# the shortest counterexample for {ce.prop} found by fpdsl simulate {policy.path}\n" + text
 
 
 def path_labels(ce: Counterexample) -> list[str]:

@@ -37,6 +37,7 @@ class RunStep:
 class Run:
     policy: ResolvedPolicy
     config: ModelConfig
+    initial: World
     steps: list[RunStep] = field(default_factory=list)
     verdicts: dict[tuple[int, int], Verdict] = field(default_factory=dict)
 
@@ -57,7 +58,7 @@ def config_for(policy: ResolvedPolicy, **bounds: int) -> ModelConfig:
 def run_events(policy: ResolvedPolicy, config: ModelConfig, events: list[Event], marks=None) -> Run:
     hooks = PolicyHooks(policy)
     world = initial_world(config, policy.initial_flags())
-    run = Run(policy, config)
+    run = Run(policy, config, world)
     for number, event in enumerate(events, start=1):
         res = step(world, event, config, hooks)
         mark = marks[number - 1] if marks else None

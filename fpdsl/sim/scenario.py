@@ -124,3 +124,13 @@ def match_event(step: ScenarioStep, enabled: list[Event], scenario: Scenario, wh
             (f"did you mean '{guess}'? " if guess else "") + "possible now: " + ", ".join(possible),
         )
     )
+
+
+def scenario_text(name: str, description: str, bounds: dict[str, int], steps: list[tuple[str, str | None]]) -> str:
+    """A scenario file that `parse_scenario` reads back as these steps."""
+    description = description.replace('"', "'").replace("\n", " ")
+    out = [f'scenario {name} "{description}"']
+    out += [f"{key} {bounds[key]}" for key in ("cpus", "tasks", "runs", "exits") if key in bounds]
+    for event, mark in steps:
+        out.append(f"{event:<20} ! {mark}" if mark else event)
+    return "\n".join(out) + "\n"
