@@ -159,3 +159,15 @@ def test_progress_line_has_rate_share_frontier_and_memory() -> None:
     assert line.startswith("p: 50,000 states (2.5% of --max-states), 5,000 states/s, depth 9, frontier 1,234, ")
     assert line.endswith("MiB; --forget-dead would merge states and finish sooner")
     assert "forget-dead" not in progress_text("p", Progress(10, 1, 1, 1, 10.0), 100, True)
+
+
+def test_all_keeps_going_past_a_policy_that_does_not_check(tmp_path: Path) -> None:
+    (tmp_path / "a_bad.fp").write_text('policy a_bad "x"\nkernel v4.16\nhook load { nope() }\n')
+    (tmp_path / "eager.fp").write_text((POLICIES / "eager.fp").read_text())
+    r = run_cli("simulate", "--all", str(tmp_path), "-q")
+    assert r.returncode == 1
+    assert "a_bad.fp:3:13: error: unknown primitive 'nope'" in r.stderr
+    assert "verdicts at bound: 1 CPU, 1 competing task, 1 KVM_RUN call, 2 exits per call" in r.stdout
+    assert "ERROR: unknown primitive 'nope'" in r.stdout
+    eager = next(line for line in r.stdout.splitlines() if " eager " in line)
+    assert "CLEAN" in eager

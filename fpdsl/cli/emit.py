@@ -122,7 +122,19 @@ def emit_patch_cmd(
     whole,
     verify_tree,
 ):
-    """Emit POLICY as a kernel patch against the tree at --tree."""
+    """Emit POLICY as a kernel patch against the tree at --tree.
+
+    The tree is only read unless --apply. Exit 0; 1 on a missing or
+    ambiguous anchor or a primitive the target lacks; 2 on a bad tree, file
+    or target.
+
+    \b
+    Examples:
+      fpdsl emit-patch policies/host_machinery.fp --tree linux-6.1 -o fp.patch
+      fpdsl emit-patch policies/lazy_until_put.fp --tree linux-4.16 --series out/
+      fpdsl emit-patch my.fp --tree linux --annotate
+      fpdsl emit-patch my.fp --tree linux-prepared -o fp.patch --verify
+    """
     from fpdsl.emit.message import commit_body, verify
     from fpdsl.emit.patch import Mail, mbox
     from fpdsl.emit.patch import annotate as annotated
@@ -290,7 +302,13 @@ def review_cmd(patch, policy, tree, target_name):
     """Print every hunk of PATCH with the POLICY line that produced each line.
 
     The mapping comes from the generator: the patch is emitted again from
-    POLICY and the tree, and must be the same diff."""
+    POLICY and the tree, and must be the same diff.
+
+    \b
+    Examples:
+      fpdsl review fp.patch policies/host_machinery.fp --tree linux-6.1
+      fpdsl review series.mbox my.fp --tree linux-4.16
+    """
     from fpdsl.emit.patch import annotate
 
     text = read_source(patch, max_bytes=8 << 20).text

@@ -8,7 +8,7 @@ import sys
 import click
 
 from fpdsl.cli.common import _load_checked, _policy_files, bound_options
-from fpdsl.diagnostics import UsageError
+from fpdsl.diagnostics import FpdslError, UsageError
 from fpdsl.fsutil import atomic_write
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import ModelConfig
@@ -120,30 +120,50 @@ def explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet,
     return exit_status(ex, properties)
 
 
-def explore_many(policies: list[ResolvedPolicy], bound, properties, max_states, as_json, quiet) -> int:
+def explore_many(files: list[str], bound, properties, max_states, as_json, quiet) -> int:
+    """One verdict table; a policy that does not check is an error row (its
+    diagnostics on stderr), not the end of the table."""
     from rich.console import Console
     from rich.table import Table
 
-    results = []
-    for p in policies:
-        results.append((p, _explore(p, bound, properties, max_states, quiet)))
-        if results[-1][1].interrupted:
+    results: list[tuple[str, ResolvedPolicy | None, Exploration | str]] = []
+    for path in files:
+        try:
+            p = _load_checked(path)
+        except UsageError:
+            raise
+        except FpdslError as exc:
+            for d in exc.diagnostics:
+                click.echo(d.render(), err=True)
+            first = exc.diagnostics[0].message if exc.diagnostics else "does not check"
+            results.append((path, None, first))
+            continue
+        results.append((p.name, p, _explore(p, bound, properties, max_states, quiet)))
+        if results[-1][2].interrupted:
             break
     if as_json:
-        click.echo(json.dumps([exploration_json(p, ex, properties) for p, ex in results], indent=2))
+        rows = [
+            exploration_json(p, ex, properties) if p is not None else {"file": name, "verdict": "ERROR", "error": ex}
+            for name, p, ex in results
+        ]
+        click.echo(json.dumps(rows, indent=2))
     else:
-        table = Table(title=f"verdicts at bound: {bound_text(results[0][1])}" if results else "verdicts")
+        bounds = ModelConfig(kernel="v4.16", **bound)
+        table = Table(title=f"verdicts at bound: {bound_text(bounds)}")
         table.add_column("policy")
         for prop in properties:
             table.add_column(prop)
         table.add_column("states", justify="right")
         table.add_column("seconds", justify="right")
         table.add_column("verdict")
-        for p, ex in results:
+        for name, p, ex in results:
+            if p is None:
+                table.add_row(name, *["-" for _ in properties], "-", "-", f"ERROR: {ex}")
+                continue
             cells = ["ok" if property_status(ex, prop) == "holds" else property_status(ex, prop) for prop in properties]
             table.add_row(p.name, *cells, str(ex.states), f"{ex.seconds:.2f}", verdict_word(ex, properties))
         Console(width=160).print(table)
-    statuses = [exit_status(ex, properties) for _, ex in results]
+    statuses = [exit_status(ex, properties) if p is not None else EXIT_VIOLATED for _, p, ex in results]
     return max(statuses, key=[EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_VIOLATED, EXIT_INTERRUPTED].index)
 
 
@@ -237,7 +257,7 @@ def simulate_cmd(
     if all_ or len(files) > 1:
         if dot_file or save_scenario:
             raise UsageError("--dot and --save-scenario take one policy")
-        sys.exit(explore_many([_load_checked(p) for p in files], bound, properties, max_states, as_json, quiet))
+        sys.exit(explore_many(files, bound, properties, max_states, as_json, quiet))
     policy = _load_checked(files[0])
     sys.exit(explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet, full_state, save_scenario))
 

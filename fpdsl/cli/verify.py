@@ -57,7 +57,14 @@ def verify_patch_cmd(
     or `git format-patch` write them; the cover letter is skipped), are
     applied in order, each checked by checkpatch, and built once. Exit 0 when
     every step passes, 1 when one fails, 2 on a bad patch file, object or
-    tree."""
+    tree.
+
+    \b
+    Examples:
+      fpdsl verify-patch fp.patch --tree linux-6.1
+      fpdsl verify-patch out/ --tree linux-4.16 --arm32 --timings
+      fpdsl verify-patch fp.patch --tree linux --object arch/arm64/kvm/ --keep
+    """
     from fpdsl.emit.verify import PatchFile, series_files, verify_patch
 
     files = series_files(patches)

@@ -59,7 +59,7 @@ def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018") -> Verific
         from fpdsl.stats.profile import load_profile
 
         costs = exact_costs(policy, load_profile(profile)).per_run
-    return Verification(bound_text(ex), ex.states, results, verdict_word(ex, PROPERTIES), first, costs, profile)
+    return Verification(bound_text(ex.config), ex.states, results, verdict_word(ex, PROPERTIES), first, costs, profile)
 
 
 # Lines git would take for the end of the message (`---`), the start of a

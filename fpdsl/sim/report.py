@@ -4,6 +4,7 @@ counterexample traces (text, JSON, Graphviz)."""
 from __future__ import annotations
 
 from fpdsl.lang.loader import ResolvedPolicy
+from fpdsl.model.machine import ModelConfig
 from fpdsl.model.records import PROPERTIES, PROPERTY_WORDS
 from fpdsl.model.runloop import label
 from fpdsl.model.values import owner_name
@@ -13,8 +14,7 @@ from fpdsl.sim.run import Run, run_events
 from fpdsl.sim.scenario import scenario_text
 
 
-def bound_text(ex: Exploration) -> str:
-    c = ex.config
+def bound_text(c: ModelConfig) -> str:
     return (
         f"{c.cpus} CPU{'s' if c.cpus > 1 else ''}, {c.tasks} competing task{'s' if c.tasks != 1 else ''}, "
         f"{c.runs} KVM_RUN call{'s' if c.runs > 1 else ''}, {c.exits} exit{'s' if c.exits > 1 else ''} per call"
@@ -52,7 +52,7 @@ def render_exploration(
 ) -> str:
     out = [
         f"policy {policy.name} ({policy.path}), kernel model {policy.kernel}",
-        f"bound: {bound_text(ex)}",
+        f"bound: {bound_text(ex.config)}",
         f"explored {ex.states} states, {ex.transitions} transitions, depth {ex.max_depth}, {ex.seconds:.2f}s"
         + (" (dead values forgotten)" if ex.config.dead_values else " (every state kept: --exact)")
         + stop_reason(ex),
