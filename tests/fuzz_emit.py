@@ -3,7 +3,8 @@ a policy's free text (its `##` comments and description) cannot change the
 C an emitted patch adds, only comments; every comment the patch adds says
 what the policy's `##` lines say; every call and member the patch adds is
 one the layout's templates write (or a policy flag's field); no flag
-becomes a C keyword."""
+becomes a C keyword; `check --target` says exactly what emission refuses
+(tree-only refusals aside)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from pathlib import Path
 import tree_sitter_c
 from tree_sitter import Language, Parser
 
-from fpdsl.diagnostics import FpdslError
+from fpdsl.diagnostics import FpdslError, UsageError
+from fpdsl.emit.anchors import AnchorError
 from fpdsl.emit.identifiers import C_KEYWORDS
+from fpdsl.emit.legality import target_problems
 from fpdsl.emit.plan import plan
 from fpdsl.emit.targets import detect_target
 from fpdsl.lang.checker import check_or_raise
@@ -73,6 +76,30 @@ def template_vocabulary(template_dir: str) -> frozenset[str]:
     return frozenset(words)
 
 
+# Refusals only a tree can give (check --target leaves them to emit-patch).
+TREE_ONLY = ("which struct kvm_vcpu_arch already has", "which the preprocessor replaces")
+
+
+def target_disagreement(policy_file: Path, tree: Path) -> list[str]:
+    """How `check --target` differs from what emission does on `tree`."""
+    target = detect_target(tree)
+    try:
+        resolved = check_or_raise(load_policy(policy_file))
+    except FpdslError:
+        return []  # the checker refuses it: nothing is emitted
+    said = [d.message for d in target_problems(resolved, target)]
+    try:
+        plan(resolved, tree, target)
+    except (AnchorError, UsageError):
+        return []
+    except FpdslError as exc:
+        message = exc.diagnostics[0].message
+        if any(words in message for words in TREE_ONLY) or message in said:
+            return []
+        return [f"emission refuses {message!r}, check --target {target.name} says {said[:3]}"]
+    return [f"emits for {target.name}, but check --target says {said[:3]}"] if said else []
+
+
 def emitted(policy_file: Path, tree: Path) -> dict[str, str] | str:
     """The patched text of every file the policy changes, or why it was refused."""
     try:
@@ -97,6 +124,9 @@ def emission_problems(text: str, tree: Path, work: Path) -> list[str]:
     hostile.write_text(text)
     neutral.write_text(neutral_text(text))
     a, b = emitted(hostile, tree), emitted(neutral, tree)
+    disagreement = target_disagreement(hostile, tree)
+    if disagreement:
+        return disagreement
     if isinstance(a, str) or isinstance(b, str):
         text_rule = isinstance(a, str) and ("'##' comment may not" in a or "description may not" in a)
         if isinstance(a, str) != isinstance(b, str) and not text_rule:

@@ -539,11 +539,55 @@ CASES = [
     ),
     Case(
         "unbalanced-neon",
-        H + "hook trap {\n  disarm_fp_trap()\n  kernel_neon_begin()\n}\n",
+        H + "hook enter {\n  arm_fp_trap()\n  kernel_neon_begin()\n}\n",
         1,
         "2:6",
-        "hook 'trap' leaves state unbalanced: preempt +1, neon +1",
+        "hook 'enter' leaves state unbalanced: preempt +1, neon +1",
         "add kernel_neon_end()",
+    ),
+    # Where code runs is kernel semantics: the hyp (the trap hook) can call
+    # no kernel function, and some arguments mean nothing in some kernels.
+    Case(
+        "hyp-calls-the-kernel",
+        H + "hook trap {\n  disarm_fp_trap()\n  set_kernel_neon_busy()\n}\n",
+        1,
+        "4:3",
+        "set_kernel_neon_busy() is kernel (host) code: the trap hook runs in the hyp (EL2), with the kernel's "
+        "functions unmapped",
+        "in v4.16's hyp: fpsimd_save_state(), fpsimd_load_state(), arm_fp_trap(), disarm_fp_trap(), fp_trap_armed(), "
+        "system_supports_sve(), and the vcpu's flags; do the rest in a host hook",
+    ),
+    Case(
+        "hyp-thread-flag-before-4-18",
+        H + "hook trap {\n  if test_thread_flag(TIF_SVE) {\n    disarm_fp_trap()\n  }\n}\n",
+        1,
+        "3:6",
+        "test_thread_flag() is hyp code only since v4.18: the trap hook runs in the hyp (EL2), with the kernel's "
+        "functions unmapped",
+    ),
+    Case(
+        "hyp-task-state-before-4-18",
+        H + "hook trap {\n  disarm_fp_trap()\n  fpsimd_save_state(task)\n}\n",
+        1,
+        "4:21",
+        "fpsimd_save_state(task) in v4.16: the hyp has no mapping of the vcpu thread's saved state before v4.18 "
+        "(kvm_arch_vcpu_run_map_fp())",
+    ),
+    Case(
+        "bind-task-4-18",
+        H + "kernel v4.18\nhook put {\n  fpsimd_bind_state_to_cpu(task)\n}\n",
+        1,
+        "4:28",
+        "fpsimd_bind_state_to_cpu(task) in v4.18: fpsimd_bind_task_to_cpu() is static to arch/arm64/kernel/fpsimd.c: "
+        "KVM binds only the vcpu's state",
+    ),
+    Case(
+        "exit-irq-enable-nested",
+        H + "hook exit {\n  if fp_trap_armed() {\n    local_irq_enable()\n  } else {\n    local_irq_enable()\n  }\n}\n",
+        1,
+        "4:5",
+        "the exit hook's local_irq_enable() is the run loop's own: write it exactly once, at the hook's top level",
+        "code before it runs with interrupts off, code after it with interrupts on",
     ),
     Case(
         "if-branches-disagree",

@@ -12,9 +12,23 @@ from fpdsl.lang.checker import check
 from fpdsl.lang.loader import load_policy
 
 
+def _targets() -> list[str]:
+    from fpdsl.emit.targets import TARGETS
+
+    return list(TARGETS)
+
+
 @click.command("check")
 @click.argument("files", nargs=-1, required=True)
-def check_cmd(files: tuple[str, ...]) -> None:
+@click.option(
+    "--target",
+    "target_names",
+    multiple=True,
+    type=click.Choice(_targets()),
+    help="also say everything emit-patch would refuse for this tree layout (repeatable); "
+    "what only a tree can say (anchors) is left to emit-patch",
+)
+def check_cmd(files: tuple[str, ...], target_names: tuple[str, ...]) -> None:
     """Parse and check policy FILES; print located diagnostics.
 
     A directory means its *.fp files. Exit 0 when every file is clean, 1
@@ -23,12 +37,15 @@ def check_cmd(files: tuple[str, ...]) -> None:
     \b
     Examples:
       fpdsl check policies/
-      fpdsl check my_policy.fp
+      fpdsl check my_policy.fp --target v4.18 --target v6.12
     """
     failed = 0
     for path in _policy_files(files):
         try:
-            diags = check(load_policy(path))
+            resolved = load_policy(path)
+            diags = check(resolved)
+            if not diags:
+                diags = [d for name in target_names for d in _refusals(resolved, name)]
         except UsageError:
             raise
         except FpdslError as exc:
@@ -41,6 +58,13 @@ def check_cmd(files: tuple[str, ...]) -> None:
             click.echo(f"{path}: ok")
     if failed:
         sys.exit(1)
+
+
+def _refusals(resolved, target_name: str) -> list:
+    from fpdsl.emit.legality import target_problems
+    from fpdsl.emit.targets import TARGETS
+
+    return target_problems(resolved, TARGETS[target_name])
 
 
 @click.command("primitives")

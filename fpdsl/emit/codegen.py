@@ -45,6 +45,18 @@ def environment() -> jinja2.Environment:
     return env
 
 
+# Layouts that render through another layout's templates, told which one
+# they are (v4.17 is v4.16's code with the run loop split in two).
+TEMPLATE_DIRS = {"v4.17": "v4.16"}
+
+
+def layout_environment(target: str) -> tuple[str, jinja2.Environment]:
+    """The template folder a target renders through, and its environment."""
+    env = environment()
+    env.globals["layout"] = target
+    return TEMPLATE_DIRS.get(target, target), env
+
+
 @dataclass
 class Needs:
     """What the lowered hooks need from the rest of the tree."""
@@ -67,6 +79,9 @@ class Lowering:
         self.prims = self.env.get_template(f"{target}/primitives.c.j2").make_module()
         self.blocks = self.env.get_template("common/c_block.c.j2").make_module()
         self.needs = Needs()
+        # None: the first refusal raises; a list: refusals are collected
+        # there and lowering goes on (`fpdsl check --target`).
+        self.refusals: list[Diagnostic] | None = None
         self._source = None
         self._hook: ast.Hook | None = None
         # checkpatch's limit: 80 columns in 2018, 100 since 5.7.
@@ -104,7 +119,7 @@ class Lowering:
         if isinstance(stmt, ast.Pass):
             return out
         if isinstance(stmt, ast.Assign):
-            text = str(self.prims.flag_write(stmt.flag, stmt.value))
+            text = self._flag(stmt.span, stmt.flag, self.prims.flag_write, stmt.flag, stmt.value)
             self.needs.flags.setdefault(stmt.flag, stmt.span)
             return out + self._lines(text, indent, self._origin(stmt.span, f"{stmt.flag} = {str(stmt.value).lower()}"))
         if isinstance(stmt, ast.Call):
@@ -139,11 +154,11 @@ class Lowering:
             self.needs.neon_include = span
         macro = getattr(self.prims, f"{context}_{name}", None)
         if macro is None:
-            self._fail(span, f"{name}() cannot be emitted in {_CONTEXTS[context]} for target {self.target}")
+            return self._fail(span, f"{name}() cannot be emitted in {_CONTEXTS[context]} for target {self.target}")
         try:
             text = str(macro(*[a.name for a in args]))
         except Refusal as exc:
-            self._fail(span, f"{name}() cannot be emitted for target {self.target}: {exc}")
+            return self._fail(span, f"{name}() cannot be emitted for target {self.target}: {exc}")
         # A template asks for a local variable with a leading "//local: " line.
         code = []
         for line in text.split("\n"):
@@ -153,8 +168,20 @@ class Lowering:
                 code.append(line)
         return "\n".join(code)
 
-    def _fail(self, span: Span, message: str) -> None:
-        raise FpdslError(Diagnostic(message, span, self._source, f"the {self._hook.name} hook runs in {_where(self)}"))
+    def _flag(self, span: Span, flag: str, macro, *args) -> str:
+        # A target may have no place for a flag (6.x: only FP_ENABLED maps
+        # onto the vcpu's FP ownership); that is a refusal at the flag's use.
+        try:
+            return str(macro(*args))
+        except Refusal as exc:
+            return self._fail(span, f"flag {flag} cannot be emitted for target {self.target}: {exc}")
+
+    def _fail(self, span: Span, message: str) -> str:
+        diagnostic = Diagnostic(message, span, self._source, f"the {self._hook.name} hook runs in {_where(self)}")
+        if self.refusals is None:
+            raise FpdslError(diagnostic)
+        self.refusals.append(diagnostic)
+        return ""
 
     def _lines(self, text: str, indent: str, origin: Origin) -> list[Line]:
         if not text:
@@ -171,7 +198,7 @@ class Lowering:
             return "true" if e.value else "false"
         if isinstance(e, ast.FlagRef):
             self.needs.flags.setdefault(e.name, e.span)
-            return str(self.prims.flag_read(e.name))
+            return self._flag(e.span, e.name, self.prims.flag_read, e.name)
         if isinstance(e, ast.Call):
             return self._macro(context, e.name, e.args, e.span)
         if isinstance(e, ast.Not):

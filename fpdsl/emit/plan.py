@@ -84,10 +84,34 @@ def _uses(hook: ast.Hook | None, names: tuple[str, ...]) -> bool:
 def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target, keep_same: bool = False) -> Emission:
     """The edits `policy` makes to the tree; `keep_same` keeps edits that
     change comments or layout only (tests compare the tree's code with them)."""
-    _check_versions(policy, target)
+    problems = version_problems(policy, target)
+    if problems:
+        raise FpdslError(problems[0])
     if target.modern:
         return _plan_modern(policy, Tree(tree_dir), target, keep_same)
     base = baseline_policy(target)
+    changed, wiring = changed_hooks(policy, base)
+    emission = Emission(policy, target, base.name, changed, wiring=wiring)
+    if not changed:
+        return emission
+    tree = Tree(tree_dir)
+    if target.name in ("v4.16", "v4.17"):
+        emission.parts = stage(policy, tree, target, base, changed, wiring)
+        emission.changes = [c for part in emission.parts for c in part.changes]
+        return emission
+    builder = Sites418(policy, target, tree)
+    for hook in changed:
+        builder.hook(hook)
+    if wiring:
+        builder.trap_wiring()
+    builder.requirements()
+    _collect(emission, tree, builder.edits, keep_same)
+    return emission
+
+
+def changed_hooks(policy: ResolvedPolicy, base: ResolvedPolicy) -> tuple[list[str], bool]:
+    """The hooks a 2018 layout emits (those that differ from the baseline's)
+    and whether the trap wiring changes with them."""
     changed = [h for h in HOOKS if _body(policy, h) != _body(base, h)]
     uses_trap = any(_uses(policy.hooks.get(h), TRAP_PRIMITIVES) for h in changed)
     wiring = uses_trap or "enter" in changed or "trap" in changed
@@ -105,22 +129,7 @@ def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target, keep_same: bo
                     "add 'hook trap { disarm_fp_trap() ... }'",
                 )
             )
-    emission = Emission(policy, target, base.name, changed, wiring=wiring)
-    if not changed:
-        return emission
-    tree = Tree(tree_dir)
-    if target.name in ("v4.16", "v4.17"):
-        emission.parts = stage(policy, tree, target, base, changed, wiring)
-        emission.changes = [c for part in emission.parts for c in part.changes]
-        return emission
-    builder = Sites418(policy, target, tree)
-    for hook in changed:
-        builder.hook(hook)
-    if wiring:
-        builder.trap_wiring()
-    builder.requirements()
-    _collect(emission, tree, builder.edits, keep_same)
-    return emission
+    return changed, wiring
 
 
 def _plan_modern(policy: ResolvedPolicy, tree: Tree, target: T.Target, keep_same: bool) -> Emission:
@@ -156,7 +165,9 @@ def _collect(emission: Emission, tree: Tree, edits: list[Edit], keep_same: bool 
             emission.changes.append(change)
 
 
-def _check_versions(policy: ResolvedPolicy, target: T.Target) -> None:
+def version_problems(policy: ResolvedPolicy, target: T.Target) -> list[Diagnostic]:
+    """Every call of a primitive the target's kernel does not have."""
+    problems = []
     rank = KERNEL_VERSIONS.index(target.kernel)
     for hook in policy.hooks.values():
         for stmt in ast.walk_stmts(hook.body):
@@ -168,7 +179,7 @@ def _check_versions(policy: ResolvedPolicy, target: T.Target) -> None:
             if not since <= rank <= until:
                 when = f"since {prim.since}" if prim.since else f"until {prim.until}"
                 src = load_policy(hook.policy).policy.source if hook.policy != policy.path else policy.policy.source
-                raise FpdslError(
+                problems.append(
                     Diagnostic(
                         f"{stmt.name}() exists {when}: it has no meaning for target {target.name}",
                         stmt.span,
@@ -176,3 +187,4 @@ def _check_versions(policy: ResolvedPolicy, target: T.Target) -> None:
                         f"emit this policy for a {prim.since or prim.until} tree, or write a variant for {target.name}",
                     )
                 )
+    return problems

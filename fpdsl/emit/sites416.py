@@ -26,7 +26,7 @@ from tree_sitter import Node
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.anchors import AnchorError, CFile
-from fpdsl.emit.codegen import Lowering, environment
+from fpdsl.emit.codegen import Lowering, layout_environment
 from fpdsl.emit.edits import Edit, Line, Origin
 from fpdsl.emit.identifiers import object_macros, refuse_bad_fields, struct_members
 from fpdsl.emit.sites import RUN, SiteBuilder, Tree
@@ -60,10 +60,9 @@ class Sites416(SiteBuilder):
         self.policy, self.target, self.tree = policy, target, tree
         self.edits: list[Edit] = []
         self.sources = {p.source.path: p.source for p in policy.chain}
-        env = environment()
-        env.globals["layout"] = target.name
-        self.lower = Lowering("v4.16", policy.path, env)
-        self.kvm_file = env.get_template(f"v4.16/{TEMPLATE}").make_module()
+        folder, env = layout_environment(target.name)
+        self.lower = Lowering(folder, policy.path, env)
+        self.kvm_file = env.get_template(f"{folder}/{TEMPLATE}").make_module()
         self.baseline = baseline
         self.removable: dict[str, set[int]] = {}
         self.bodies: dict[str, list[Line]] = {}  # host function -> its body

@@ -8,6 +8,7 @@ from fpdsl.lang import ast
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.lang.vocabulary import (
     ARG_KINDS,
+    ARGUMENT_RULES,
     HOOKS,
     KERNEL_VERSIONS,
     PAIRED_HOOKS,
@@ -80,7 +81,7 @@ class _Checker:
                 )
             else:
                 hooks[hook.name] = hook
-            self.check_body(hook.body, src)
+            self.check_body(hook.body, src, HOOKS[hook.name].context if hook.name in HOOKS else "host")
 
     def check_flag_spellings(self) -> None:
         """Flags that differ only in case name one thing wherever a flag
@@ -105,18 +106,40 @@ class _Checker:
 
     # ---- statements and expressions ---------------------------------------
 
-    def check_body(self, body: tuple[ast.Stmt, ...], src) -> None:
+    def check_body(self, body: tuple[ast.Stmt, ...], src, context: str) -> None:
         for stmt in body:
             if isinstance(stmt, ast.Call):
-                self.check_call(stmt, src, statement=True)
+                self.check_call(stmt, src, True, context)
             elif isinstance(stmt, ast.Assign):
                 self.check_flag(stmt.flag, stmt.span, src, assigned=True)
             elif isinstance(stmt, ast.If):
-                self.check_expr(stmt.cond, src)
-                self.check_body(stmt.then, src)
-                self.check_body(stmt.orelse, src)
+                self.check_expr(stmt.cond, src, context)
+                self.check_body(stmt.then, src, context)
+                self.check_body(stmt.orelse, src, context)
 
-    def check_call(self, call: ast.Call, src, statement: bool) -> None:
+    def check_context(self, call: ast.Call, spec, src, context: str) -> None:
+        """Kernel semantics of where code runs: the hyp cannot call kernel
+        functions, and some arguments mean nothing in some kernels."""
+        kernel = self.resolved.kernel
+        if kernel not in KERNEL_VERSIONS:
+            return  # reported at the kernel line
+        if context == "hyp" and (spec.hyp is None or KERNEL_VERSIONS.index(kernel) < KERNEL_VERSIONS.index(spec.hyp)):
+            can = [f"{n}()" for n, p in {**PRIMITIVES, **PREDICATES}.items() if _hyp_has(p, kernel)]
+            why = "is kernel (host) code" if spec.hyp is None else f"is hyp code only since {spec.hyp}"
+            self.error(
+                f"{call.name}() {why}: the trap hook runs in the hyp (EL2), with the kernel's functions unmapped",
+                call.span,
+                f"in {kernel}'s hyp: {', '.join(can)}, and the vcpu's flags; do the rest in a host hook",
+                src,
+            )
+            return
+        for rule in ARGUMENT_RULES:
+            if (rule.primitive, rule.context) == (call.name, context) and kernel in rule.kernels:
+                for arg in call.args:
+                    if arg.name == rule.arg:
+                        self.error(f"{call.name}({arg.name}) in {kernel}: {rule.reason}", arg.span, None, src)
+
+    def check_call(self, call: ast.Call, src, statement: bool, context: str = "host") -> None:
         table, other = (PRIMITIVES, PREDICATES) if statement else (PREDICATES, PRIMITIVES)
         what = "primitive" if statement else "predicate"
         spec = table.get(call.name)
@@ -158,6 +181,7 @@ class _Checker:
                     hint,
                     src,
                 )
+        self.check_context(call, spec, src, context)
         if spec.until == "v4.16" and self.resolved.kernel != "v4.16":
             self.error(
                 f"{call.name}() was removed in v4.18",
@@ -188,10 +212,10 @@ class _Checker:
                 hint = f"declare it: flag {name}"
         self.error(f"unknown flag '{name}'", span, hint, src)
 
-    def check_expr(self, expr: ast.Expr, src) -> None:
+    def check_expr(self, expr: ast.Expr, src, context: str) -> None:
         for node in ast.walk_expr(expr):
             if isinstance(node, ast.Call):
-                self.check_call(node, src, statement=False)
+                self.check_call(node, src, False, context)
             elif isinstance(node, ast.FlagRef):
                 self.check_flag(node.name, node.span, src)
 
@@ -224,6 +248,22 @@ class _Checker:
                 total = _add(total, then)
         return total
 
+    def check_run_loop_irq_enable(self, hook: ast.Hook, src) -> None:
+        """The run loop enables interrupts once, unconditionally, after the
+        guest exit: the exit hook's one local_irq_enable() stands for that
+        call, so it is a top-level statement and the hook's only one."""
+        top = [s for s in hook.body if isinstance(s, ast.Call) and s.name == "local_irq_enable"]
+        every = [s for s in ast.walk_stmts(hook.body) if isinstance(s, ast.Call) and s.name == "local_irq_enable"]
+        if len(top) == 1 and len(every) == 1:
+            return
+        stray = next((s for s in every if s not in top), None) or (top[1] if len(top) > 1 else hook)
+        self.error(
+            "the exit hook's local_irq_enable() is the run loop's own: write it exactly once, at the hook's top level",
+            stray.span if stray is not hook else hook.name_span,
+            "code before it runs with interrupts off, code after it with interrupts on",
+            src,
+        )
+
     def check_balance(self) -> None:
         effects: dict[str, Effect] = {}
         for name, hook in self.resolved.hooks.items():
@@ -234,6 +274,8 @@ class _Checker:
             if eff is None:
                 continue
             effects[name] = eff
+            if name == "exit" and eff.irq == -1:
+                self.check_run_loop_irq_enable(hook, src)
             required = Effect(irq=HOOKS[name].irq_delta)
             if name in PAIRED_HOOKS:
                 continue
@@ -292,6 +334,10 @@ def _balance_hint(e: Effect) -> str:
         if missing
         else "every disable needs its enable in the same hook"
     )
+
+
+def _hyp_has(spec, kernel: str) -> bool:
+    return spec.hyp is not None and KERNEL_VERSIONS.index(kernel) >= KERNEL_VERSIONS.index(spec.hyp)
 
 
 def _one_of(values) -> str:

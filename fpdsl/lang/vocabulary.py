@@ -25,6 +25,9 @@ class HookInfo:
     # Net change of the irq-disable depth the hook must make (the exit hook
     # contains the run loop's own local_irq_enable()).
     irq_delta: int = 0
+    # Where its code runs: "host" (the kernel, EL1 or VHE's EL2 as kernel
+    # code) or "hyp" (KVM's EL2 world switch, which can call no kernel function).
+    context: str = "host"
 
 
 HOOKS: dict[str, HookInfo] = {
@@ -33,7 +36,7 @@ HOOKS: dict[str, HookInfo] = {
         HookInfo("load", "kvm_arch_vcpu_load(): vcpu_load() or a switch back to the vcpu thread; preemption off"),
         HookInfo("put", "kvm_arch_vcpu_put(): vcpu_put() (irqs on) or the sched-out notifier (irqs off)"),
         HookInfo("enter", "just before guest entry; preemption and interrupts off"),
-        HookInfo("trap", "the guest's first FP/SIMD access while the FP trap is armed (hyp, irqs off)"),
+        HookInfo("trap", "the guest's first FP/SIMD access while the FP trap is armed (hyp, irqs off)", context="hyp"),
         HookInfo(
             "exit",
             "after guest exit, interrupts off; contains the run loop's local_irq_enable()",
@@ -65,13 +68,16 @@ class Primitive:
     effect: Effect = Effect()
     since: str | None = None  # first kernel model version that has it
     until: str | None = None  # last kernel model version that has it
+    # First kernel version whose hyp code can do it; None: kernel code only
+    # (the hyp runs with the kernel's functions and most of its data unmapped).
+    hyp: str | None = None
 
 
 PRIMITIVES: dict[str, Primitive] = {
     p.name: p
     for p in (
-        Primitive("fpsimd_save_state", ("storage",), "save the CPU's FPSIMD registers into a saved state"),
-        Primitive("fpsimd_load_state", ("storage",), "load a saved state into the CPU's FPSIMD registers"),
+        Primitive("fpsimd_save_state", ("storage",), "save the CPU's FPSIMD registers into a saved state", hyp="v4.16"),
+        Primitive("fpsimd_load_state", ("storage",), "load a saved state into the CPU's FPSIMD registers", hyp="v4.16"),
         Primitive(
             "fpsimd_save",
             (),
@@ -90,8 +96,10 @@ PRIMITIVES: dict[str, Primitive] = {
         ),
         Primitive("set_thread_flag", ("thread_flag",), "set a flag of the vcpu thread"),
         Primitive("clear_thread_flag", ("thread_flag",), "clear a flag of the vcpu thread"),
-        Primitive("arm_fp_trap", (), "trap the guest's next FP/SIMD access (CPTR_EL2.TFP / CPACR_EL1.FPEN)"),
-        Primitive("disarm_fp_trap", (), "let the guest use FP/SIMD without trapping"),
+        Primitive(
+            "arm_fp_trap", (), "trap the guest's next FP/SIMD access (CPTR_EL2.TFP / CPACR_EL1.FPEN)", hyp="v4.16"
+        ),
+        Primitive("disarm_fp_trap", (), "let the guest use FP/SIMD without trapping", hyp="v4.16"),
         Primitive("local_bh_disable", (), "mask softirqs on this CPU", Effect(bh=1)),
         Primitive("local_bh_enable", (), "unmask softirqs; runs pending ones", Effect(bh=-1)),
         Primitive("preempt_disable", (), "disable preemption", Effect(preempt=1)),
@@ -117,13 +125,50 @@ PREDICATES: dict[str, Primitive] = {
     for p in (
         Primitive("local_softirq_pending", (), "a softirq is pending on this CPU"),
         Primitive("may_use_simd", (), "kernel-mode NEON is allowed here"),
-        Primitive("test_thread_flag", ("thread_flag",), "a flag of the vcpu thread is set"),
-        Primitive("fp_trap_armed", (), "the guest's FP/SIMD accesses trap"),
-        Primitive("system_supports_sve", (), "the system has SVE"),
+        # v4.18's kvm_arch_vcpu_run_map_fp() maps the vcpu thread's thread_info at EL2.
+        Primitive("test_thread_flag", ("thread_flag",), "a flag of the vcpu thread is set", hyp="v4.18"),
+        Primitive("fp_trap_armed", (), "the guest's FP/SIMD accesses trap", hyp="v4.16"),
+        Primitive("system_supports_sve", (), "the system has SVE", hyp="v4.16"),
         Primitive("irqs_disabled", (), "interrupts are masked on this CPU"),
         Primitive("kernel_neon_busy", (), "this CPU's kernel_neon_busy is set"),
     )
 }
+
+
+@dataclass(frozen=True)
+class ArgumentRule:
+    """An argument a primitive cannot take in some kernels and contexts."""
+
+    primitive: str
+    arg: str
+    context: str  # "hyp" or "host"
+    kernels: tuple[str, ...]
+    reason: str
+
+
+ARGUMENT_RULES = (
+    ArgumentRule(
+        "fpsimd_save_state",
+        "task",
+        "hyp",
+        ("v4.16",),
+        "the hyp has no mapping of the vcpu thread's saved state before v4.18 (kvm_arch_vcpu_run_map_fp())",
+    ),
+    ArgumentRule(
+        "fpsimd_load_state",
+        "task",
+        "hyp",
+        ("v4.16",),
+        "the hyp has no mapping of the vcpu thread's saved state before v4.18 (kvm_arch_vcpu_run_map_fp())",
+    ),
+    ArgumentRule(
+        "fpsimd_bind_state_to_cpu",
+        "task",
+        "host",
+        ("v4.18",),
+        "fpsimd_bind_task_to_cpu() is static to arch/arm64/kernel/fpsimd.c: KVM binds only the vcpu's state",
+    ),
+)
 
 KERNEL_VERSIONS = ("v4.16", "v4.18")
 DEFAULT_KERNEL = "v4.16"
