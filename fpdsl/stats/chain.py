@@ -17,9 +17,12 @@ from fpdsl.model.runloop import initial_world, step, successors
 from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.stats import tracker as trk
 from fpdsl.stats.profile import Profile
+from fpdsl.stats.vocabulary import FROM_MODEL
 from fpdsl.stats.workload import macro_steps, workload_config
 
-COST_METRICS = METRICS + ("redundant_saves", "redundant_restores")
+# The metrics per KVM_RUN, by their ids (fpdsl.stats.vocabulary), in the
+# order of the cost vectors: the model's counters, then redundancy.
+COST_METRICS = tuple(FROM_MODEL.get(m, m) for m in METRICS) + ("redundant_saves", "redundant_restores")
 _INDEX = {m: i for i, m in enumerate(COST_METRICS)}
 
 
@@ -92,6 +95,9 @@ class CostResult:
     half_width: dict[str, float] | None = None  # confidence half-widths (Monte Carlo)
     states: int = 0
     seconds: float = 0.0
+    confidence: float | None = None  # the half-widths' confidence level (Monte Carlo)
+    samples: int = 0  # guest exits sampled (Monte Carlo)
+    walkers: int = 0
 
 
 def exact_costs(policy: ResolvedPolicy, profile: Profile) -> CostResult:

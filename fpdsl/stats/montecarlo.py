@@ -2,11 +2,16 @@
 (numpy), expanding the chain's states only when first visited, so profiles
 whose chains are too large to solve can still be costed. The estimate per
 KVM_RUN is a ratio (costs over KVM_RUN calls) with a delta-method
-confidence interval across walkers."""
+confidence interval across walkers: the walkers are independent chains, so
+their per-walker totals are i.i.d., and the ratio estimate is
+asymptotically normal with the variance of the residuals total_i - R runs_i
+over (W (W - 1) mean(runs)^2). The half-width is z times that standard
+error, z the two-sided normal quantile of `confidence` (2.576 for 99%)."""
 
 from __future__ import annotations
 
 import time
+from statistics import NormalDist
 
 import numpy as np
 
@@ -63,13 +68,20 @@ class _Tables:
 def sampled_costs(
     policy: ResolvedPolicy,
     profile: Profile,
-    exits: int = 1_000_000,
+    samples: int = 1_000_000,
     walkers: int = 200,
     seed: int = 1,
     burn_in_steps: int = 2_000,
-    z: float = 2.576,
+    confidence: float = 0.99,
+    *,
+    exits: int | None = None,
 ) -> CostResult:
-    """Estimate costs per KVM_RUN from about `exits` sampled guest exits."""
+    """Estimate costs per KVM_RUN from about `samples` sampled guest exits
+    (all walkers together; `exits` is the old name), with half-widths of a
+    two-sided `confidence` interval."""
+    if exits is not None:
+        samples = exits
+    z = z_value(confidence)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     tables = _Tables(Chain(policy, profile))
@@ -86,7 +98,7 @@ def sampled_costs(
             totals += tables.cost[where, k]
         where = tables.child[where, k]
         steps += 1
-        if steps > burn_in_steps and totals[:, exit_col].sum() >= exits:
+        if steps > burn_in_steps and totals[:, exit_col].sum() >= samples:
             break
     runs = totals[:, _INDEX["kvm_runs"]]
     mean_runs = runs.mean()
@@ -97,5 +109,21 @@ def sampled_costs(
         se = np.sqrt((resid**2).sum() / (walkers * (walkers - 1))) / mean_runs
         per_run[m], half[m] = float(est), float(z * se)
     return CostResult(
-        policy.name, profile.name, "monte-carlo", per_run, half, len(tables.chain.worlds), time.perf_counter() - started
+        policy.name,
+        profile.name,
+        "monte-carlo",
+        per_run,
+        half,
+        len(tables.chain.worlds),
+        time.perf_counter() - started,
+        confidence=confidence,
+        samples=int(totals[:, exit_col].sum()),
+        walkers=walkers,
     )
+
+
+def z_value(confidence: float) -> float:
+    """The two-sided standard normal quantile: 2.576 for 0.99."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)

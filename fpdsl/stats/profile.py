@@ -1,6 +1,7 @@
 """Workload profiles: per-exit probabilities of what the environment does.
 
-A profile is a TOML file:
+A profile is a TOML file (every key is described in the README's "Workload
+profiles" and in fpdsl.stats.vocabulary.PARAMETERS):
 
     name = "seed_2018"
     description = "one line"
@@ -21,13 +22,14 @@ A profile is a TOML file:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import tomllib
 
 from fpdsl.diagnostics import Diagnostic, FpdslError, Source, did_you_mean, read_source
 from fpdsl.resources import resource_dir
+from fpdsl.stats.vocabulary import PARAMETER, PARAMETERS, TOP_LEVEL
 
 
 @dataclass(frozen=True)
@@ -43,25 +45,27 @@ class Profile:
     guest_fp_per_interval: float | None = None
 
     def with_param(self, name: str, value: float) -> Profile:
-        if name == "guest_fp_per_interval":
+        """The profile with parameter `name` (an id such as 'exit.to_user')
+        set to `value`. A profile calibrated by guest.fp_per_interval keeps
+        that fraction when exit.to_user or exit.preempt move; setting
+        guest.fp drops the calibration."""
+        field = PARAMETER[name].field
+        if field == "guest_fp_per_interval":
             return replace(self, guest_fp_per_interval=value, guest_fp=guest_fp_from_interval(value, self))
-        profile = replace(self, **{name: value})
-        if self.guest_fp_per_interval is not None and name in ("exit_to_user", "preempt"):
+        if field == "guest_fp":
+            return replace(self, guest_fp=value, guest_fp_per_interval=None)
+        profile = replace(self, **{field: value})
+        if self.guest_fp_per_interval is not None and field in ("exit_to_user", "preempt"):
             profile = replace(profile, guest_fp=guest_fp_from_interval(self.guest_fp_per_interval, profile))
         return profile
 
+    def parameters(self) -> dict[str, float]:
+        """Every parameter by id (guest.fp_per_interval only if given)."""
+        values = {p.id: getattr(self, p.field) for p in PARAMETERS}
+        return {k: v for k, v in values.items() if v is not None}
 
-PARAMS = [f.name for f in fields(Profile) if f.name not in ("name", "description")]
 
-_KEYS = {
-    ("exit", "to_user"): "exit_to_user",
-    ("exit", "preempt"): "preempt",
-    ("exit", "softirq_neon"): "softirq_neon",
-    ("guest", "fp"): "guest_fp",
-    ("guest", "fp_per_interval"): "guest_fp_per_interval",
-    ("vmm", "fp"): "vmm_fp",
-    ("competing", "fp"): "competing_fp",
-}
+PARAMS = [p.id for p in PARAMETERS]
 
 
 def guest_fp_from_interval(fraction: float, profile) -> float:
@@ -75,65 +79,71 @@ def guest_fp_from_interval(fraction: float, profile) -> float:
     return 1.0 - keep / (keep + fraction * q)
 
 
+def _refuse(source: Source, message: str, hint: str | None = None) -> FpdslError:
+    return FpdslError(Diagnostic(message, None, source, hint))
+
+
+def _unknown(source: Source, what: str, name: str, valid: list[str]) -> FpdslError:
+    guess = did_you_mean(name, valid)
+    hint = (f"did you mean '{guess}'? " if guess else "") + "valid keys: " + ", ".join(valid)
+    return _refuse(source, f"unknown profile {what} '{name}'", hint)
+
+
 def parse_profile(source: Source) -> Profile:
     try:
         data = tomllib.loads(source.text)
     except tomllib.TOMLDecodeError as exc:
-        raise FpdslError(Diagnostic(f"not a valid profile (TOML): {exc}", None, source)) from None
+        raise _refuse(source, f"not a valid profile (TOML): {exc}") from None
     except RecursionError:
-        raise FpdslError(Diagnostic("not a valid profile: arrays or tables nested too deeply", None, source)) from None
+        raise _refuse(source, "not a valid profile: arrays or tables nested too deeply") from None
     values: dict[str, float] = {}
     for section, table in data.items():
+        if section not in TOP_LEVEL:
+            raise _unknown(source, "key", section, list(TOP_LEVEL))
         if section in ("name", "description"):
+            if not isinstance(table, str):
+                raise _refuse(source, f"'{section}' must be a string, got {table!r}")
             continue
         if not isinstance(table, dict):
-            raise FpdslError(Diagnostic(f"unknown profile key '{section}'", None, source))
+            keys = ", ".join(p.key for p in PARAMETERS if p.section == section)
+            raise _refuse(source, f"'{section}' must be a table: [{section}] with {keys}")
         for key, value in table.items():
-            target = _KEYS.get((section, key))
-            if target is None:
-                known = [f"{s}.{k}" for s, k in _KEYS]
-                guess = did_you_mean(f"{section}.{key}", known)
-                hint = f"did you mean '{guess}'?" if guess else "known keys: " + ", ".join(known)
-                raise FpdslError(Diagnostic(f"unknown profile key '{section}.{key}'", None, source, hint))
+            ident = f"{section}.{key}"
+            if ident not in PARAMETER:
+                raise _unknown(source, "key", ident, list(PARAMETER))
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-                raise FpdslError(
-                    Diagnostic(f"'{section}.{key}' must be a probability between 0 and 1, got {value!r}", None, source)
-                )
-            values[target] = float(value)
-    missing = [k for k in ("exit_to_user", "preempt") if k not in values]
+                raise _refuse(source, f"'{ident}' must be a probability between 0 and 1, got {value!r}")
+            values[ident] = float(value)
+    missing = [p.id for p in PARAMETERS if p.default is None and p.id not in values and p.id != "guest.fp_per_interval"]
     if missing:
-        raise FpdslError(Diagnostic("profile lacks " + ", ".join(missing), None, source))
+        raise _refuse(
+            source, "profile lacks " + ", ".join(missing), "every profile gives exit.to_user and exit.preempt"
+        )
+    if "guest.fp_per_interval" in values and "guest.fp" in values:
+        raise _refuse(source, "give guest.fp or guest.fp_per_interval, not both")
+    fields = {p.field: values.get(p.id, p.default) for p in PARAMETERS if p.id != "guest.fp_per_interval"}
     profile = Profile(
-        name=str(data.get("name", Path(source.path).stem)),
-        description=str(data.get("description", "")),
-        exit_to_user=values["exit_to_user"],
-        preempt=values["preempt"],
-        softirq_neon=values.get("softirq_neon", 0.0),
-        guest_fp=values.get("guest_fp", 0.0),
-        vmm_fp=values.get("vmm_fp", 0.0),
-        competing_fp=values.get("competing_fp", 1.0),
+        name=str(data.get("name", Path(source.path).stem)), description=str(data.get("description", "")), **fields
     )
-    if "guest_fp_per_interval" in values:
-        if "guest_fp" in values:
-            raise FpdslError(Diagnostic("give guest.fp or guest.fp_per_interval, not both", None, source))
-        profile = profile.with_param("guest_fp_per_interval", values["guest_fp_per_interval"])
+    if "guest.fp_per_interval" in values:
+        profile = profile.with_param("guest.fp_per_interval", values["guest.fp_per_interval"])
     problem = profile_problem(profile)
     if problem:
-        raise FpdslError(Diagnostic(problem, None, source))
+        raise _refuse(source, problem)
     return profile
 
 
 def profile_problem(profile: Profile) -> str | None:
     """Why `profile` is not a workload the cost model can run, or None: a
     loaded profile and every point of a sweep pass this same test."""
-    for name in PARAMS:
-        value = getattr(profile, name)
+    for p in PARAMETERS:
+        value = getattr(profile, p.field)
         if value is None:
             continue
         if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-            return f"{name} must be a probability between 0 and 1, got {value!r}"
+            return f"{p.id} must be a probability between 0 and 1, got {value!r}"
     if profile.exit_to_user <= 0:
-        return "exit.to_user (exit_to_user) must be positive: every KVM_RUN must end"
+        return "exit.to_user must be positive: every KVM_RUN must end"
     if profile.exit_to_user + profile.preempt > 1:
         return "exit.to_user + exit.preempt exceed 1"
     if profile.guest_fp_per_interval is not None and profile.guest_fp_per_interval >= 1:
