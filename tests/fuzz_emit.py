@@ -18,6 +18,7 @@ from tree_sitter import Language, Parser
 
 from fpdsl.diagnostics import FpdslError, UsageError
 from fpdsl.emit.anchors import AnchorError
+from fpdsl.emit.codegen import TEMPLATE_DIRS
 from fpdsl.emit.identifiers import C_KEYWORDS
 from fpdsl.emit.legality import target_problems
 from fpdsl.emit.plan import plan
@@ -151,7 +152,8 @@ def emission_problems(text: str, tree: Path, work: Path) -> list[str]:
             stray = [w for w in body if w not in words]
             if stray:
                 problems.append(f"{path}: added comment with words the policy did not write: {stray[:5]}")
-    vocabulary = template_vocabulary("v4.18" if (tree / "arch/arm64/kvm/fpsimd.c").is_file() else "v4.16")
+    name = detect_target(tree).name
+    vocabulary = template_vocabulary(TEMPLATE_DIRS.get(name, name))
     flags = {f.lower() for f in re.findall(r"^flag\s+(\w+)", text, re.M)}
     for path in sorted(a):
         original = (tree / path).read_text() if (tree / path).is_file() else ""

@@ -209,14 +209,27 @@ def test_series_splits_fpsimd_interface_from_kvm(v416: Path, tmp_path: Path) -> 
 
 def test_commit_message_says_what_was_verified(v416: Path) -> None:
     text = emit("neon_busy", v416).output
-    assert "every\ninterleaving of 1 CPU, 1 competing task, 1 KVM_RUN call, 2 exits per\ncall" in text
-    assert re.search(r"  lost-state      holds\n  leaked-state    holds\n", text)
-    assert "Verdict: CLEAN." in text
-    assert re.search(r"softirq NEON fallbacks +\d+\.\d{3}", text)
-    assert "Signed-off-by: Fp Dsl <fpdsl@example.org>\n---\n" in text
+    policy_mail = text.split("\nFrom 0000000000000000000000000000000000000000 ")[-1]
+    message, notes = policy_mail.split("\n---\n", 1)
+    # The log says it in one sentence; the tables are below `---`, which git am drops.
+    assert (
+        "fpdsl's reference model of the v4.16 kernel, exploring every interleaving of 1 CPU, 1 competing task, "
+        "1 KVM_RUN call, 2 exits per call, finds no lost or leaked FPSIMD state and no broken kernel rule."
+    ) in " ".join(message.split())
+    assert notes.startswith("fpdsl verification: every interleaving of 1 CPU, 1 competing task, 1\nKVM_RUN call")
+    assert re.search(r"  lost-state      holds\n  leaked-state    holds\n", notes) and "  verdict: CLEAN\n" in notes
+    assert "against the tree's eager policy:" in " ".join(notes.split())
+    assert re.search(r"softirq NEON fallbacks +\d+\.\d{3} +\d+\.\d{3}\n", notes)  # this patch, eager
+    assert "holds" not in message and "NEON fallbacks" not in message
+    assert "Signed-off-by: Fp Dsl <fpdsl@example.org>\n---\nfpdsl verification:" in text
+    # a description too long for a subject line: the policy's name says it
+    assert "Subject: [PATCH 3/3] KVM: arm64: Switch FPSIMD context handling to neon_busy\n" in text
     lazy = emit("lazy_until_put", v416).output
-    assert "Verdict: VIOLATED. First counterexample, lost-state:" in lazy
+    assert "Subject: [RFC PATCH 2/2] KVM: arm64: Guest FPSIMD stays live across exits until vcpu_put\n" in lazy
+    assert "  verdict: VIOLATED; first counterexample, lost-state:" in lazy
     assert all(len(line) <= 75 for line in lazy.split("\n---\n")[0].split("\n")[5:])
+    lazy_notes = lazy.split("Signed-off-by: Fp Dsl <fpdsl@example.org>\n---\n")[-1].split("\n\n arch/")[0]
+    assert lazy_notes.startswith("fpdsl verification") and all(len(line) <= 75 for line in lazy_notes.split("\n"))
 
 
 def test_review_maps_every_added_line_to_its_policy_line(v416: Path, tmp_path: Path) -> None:
@@ -406,7 +419,7 @@ def test_softirq_hook_goes_into_kernel_neon_begin(v416: Path, tmp_path: Path) ->
         "+\t\tstruct kvm_vcpu *vcpu = kvm_arm_get_running_vcpu();\n"
     ) in text
     assert "+\t\tif (vcpu->arch.guest_vfp_loaded) {\n" in text
-    assert "Verdict: CLEAN." in text
+    assert "  verdict: CLEAN\n" in text
     _golden("softirq_giveback.v4.16.patch", text)
 
 
@@ -595,6 +608,6 @@ def test_emitting_a_violated_policy_warns_but_writes(v416: Path, tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("warning: lazy_until_put is VIOLATED at 1 CPU, 1 competing task,")
     assert "lost-state: the guest reads K#2 from the FPSIMD registers" in result.output
-    assert "Verdict: VIOLATED." in out.read_text()
+    assert "  verdict: VIOLATED;" in out.read_text()
     clean = emit("neon_busy", v416, "-o", str(tmp_path / "busy.patch"))
     assert clean.exit_code == 0 and clean.output == ""

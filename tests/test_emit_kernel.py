@@ -71,7 +71,7 @@ def test_policy_emits_a_patch_that_applies_passes_checkpatch_and_compiles(
     patch = result.output[result.output.index("From 0000000000000000000000000000000000000000") :]
     out.write_text(patch)
     subprocess.run(["git", "apply", "--check", str(out)], cwd=tree, check=True, capture_output=True)
-    assert "Verdict: CLEAN." in patch
+    assert "  verdict: CLEAN\n" in patch
 
 
 @pytest.mark.parametrize("policy", sorted(REFUSED))

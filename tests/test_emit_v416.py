@@ -36,8 +36,9 @@ def test_v417_is_detected_and_both_runs_lose_the_eager_save(v417: Path, tmp_path
     assert emit("lazy_until_put", v417, "--apply", "-o", str(out)).exit_code == 0
     text = out.read_text()
     assert text.count("\nFrom 0000000000000000000000000000000000000000 ") == 1  # two mails, no cover letter
-    assert "Subject: [PATCH 1/2] KVM: arm64: Convert lazy FPSIMD context switch trap to C" in text
-    assert "Subject: [PATCH 2/2] KVM: arm64: Switch FPSIMD context handling to lazy_until_put" in text
+    # lazy_until_put is VIOLATED: the series is posted as an RFC
+    assert "Subject: [RFC PATCH 1/2] KVM: arm64: Convert lazy FPSIMD context switch trap to C" in text
+    assert "Subject: [RFC PATCH 2/2] KVM: arm64: Guest FPSIMD stays live across exits until vcpu_put" in text
     switch = (v417 / "arch/arm64/kvm/hyp/switch.c").read_text()
     # Each run keeps its AArch32 FPEXC32_EL2 save, and nothing else of the block.
     assert switch.count("\tif (fp_enabled)\n\t\t__fpsimd_save_fpexc32(vcpu);\n") == 2

@@ -74,7 +74,7 @@ def test_variant_patch_keeps_what_the_model_does_not_know(name: str, v418: Path,
     assert result.exit_code == 0, result.output
     assert tree_digest(v418) == before
     text = out.read_text()
-    assert "Verdict: CLEAN." in text
+    assert "  verdict: CLEAN\n" in text
     _check_applies(v418, out)
     _golden(f"{name}.v4.18.patch", text)
     old = {rel: (v418 / rel).read_text().split("\n") for rel in KEPT}

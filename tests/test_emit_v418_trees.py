@@ -59,7 +59,7 @@ def test_patch_applies_keeps_the_tree_code_and_passes_review(name: str, layout: 
     patch = tmp_path / f"{name}.patch"
     result = _emit(policy, tree, patch)
     assert result.exit_code == 0, result.output
-    assert "Verdict: CLEAN." in patch.read_text()
+    assert "  verdict: CLEAN\n" in patch.read_text()
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=tree, check=True, capture_output=True)
     review = run("review", str(patch), str(policy), "--tree", str(tree))
     assert review.exit_code == 0, review.output

@@ -383,7 +383,7 @@ def test_verify_patch_refuses_paths_outside_the_tree_before_copying(tmp_path: Pa
 def test_series_files_are_named_as_git_format_patch_names_them(tmp_path: Path) -> None:
     import subprocess
 
-    from fpdsl.cli.emit import patch_file_name
+    from fpdsl.emit.series import patch_file_name
 
     subjects = [
         "KVM: arm64: Switch FPSIMD context handling to lazy_until_put",

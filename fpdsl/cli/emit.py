@@ -16,8 +16,6 @@ from fpdsl.cli.common import _load_checked
 from fpdsl.diagnostics import FpdslError, UsageError, read_source
 from fpdsl.fsutil import atomic_write, write_all
 
-_EXPORT = re.compile(r"^extern void (\w+)\(void\);$")
-
 
 def _date(option: str | None, policy_path: str) -> str:
     """--date (ISO 8601 or RFC 2822), else the policy file's mtime; "now"
@@ -107,6 +105,15 @@ def _emission(policy_file: str, tree: str, target_name: str | None, whole: bool 
     help="before writing, apply the patch to a scratch copy of the (prepared) tree, run its checkpatch.pl and "
     "compile the touched objects; write nothing if a step fails",
 )
+@click.option("--subject", help="the summary after 'KVM: arm64: ' (default: from the policy's description)")
+@click.option(
+    "--subject-prefix",
+    help="the tag in brackets (default: PATCH; RFC PATCH when the policy is not CLEAN)",
+)
+@click.option("-v", "--reroll-count", type=click.IntRange(1, 99), help="mark the series as its Nth version (vN)")
+@click.option("--to", multiple=True, help="a To: address (repeatable)")
+@click.option("--cc", multiple=True, help="a Cc: address (repeatable)")
+@click.option("--base", help="the commit the patch applies to, as a base-commit: trailer ('auto': the tree's HEAD)")
 def emit_patch_cmd(
     policy,
     tree,
@@ -121,6 +128,12 @@ def emit_patch_cmd(
     apply_,
     whole,
     verify_tree,
+    subject,
+    subject_prefix,
+    reroll_count,
+    to,
+    cc,
+    base,
 ):
     """Emit POLICY as a kernel patch against the tree at --tree.
 
@@ -135,9 +148,10 @@ def emit_patch_cmd(
       fpdsl emit-patch my.fp --tree linux --annotate
       fpdsl emit-patch my.fp --tree linux-prepared -o fp.patch --verify
     """
-    from fpdsl.emit.message import commit_body, verify
+    from fpdsl.emit.message import MODERN_BASELINE, commit_body, subject_summary, verification_notes, verify
     from fpdsl.emit.patch import Mail, mbox
     from fpdsl.emit.patch import annotate as annotated
+    from fpdsl.emit.series import series_mails
 
     if output and series_dir:
         raise UsageError("give -o or --series, not both")
@@ -163,7 +177,8 @@ def emit_patch_cmd(
         _not_in_tree(output, root, touched)
     author = _signoff(signoff)
     when = _date(date, policy)
-    check = None if no_verify else verify(resolved, workload)
+    envelope = _envelope(to, cc, base, root)
+    check = None if no_verify else verify(resolved, workload, emission.baseline or MODERN_BASELINE)
     if check is not None and check.first_failure:
         # Emitting a broken policy is legitimate (a diff to discuss), but say so.
         click.echo(
@@ -171,9 +186,27 @@ def emit_patch_cmd(
             f"(first counterexample, {check.first_failure}; `fpdsl simulate {policy}` shows the trace)",
             err=True,
         )
-    subject = f"KVM: arm64: Switch FPSIMD context handling to {resolved.name}"
-    body = commit_body(emission, check)
-    mails = _mails(emission, resolved, Mail(author, when, subject, body), split=bool(series_dir))
+    if subject is not None:
+        summary = _one_line("--subject", subject)
+    else:
+        summary = subject_summary(resolved) or f"Switch FPSIMD context handling to {resolved.name}"
+    if subject_prefix is not None:
+        prefix = _one_line("--subject-prefix", subject_prefix)
+    else:
+        # A policy the model finds broken is posted for discussion, not for merging.
+        prefix = "RFC PATCH" if check is not None and check.verdict != "CLEAN" else "PATCH"
+    if reroll_count:
+        prefix += f" v{reroll_count}"
+    mail = Mail(
+        author,
+        when,
+        f"KVM: arm64: {summary}",
+        commit_body(emission, check),
+        prefix,
+        notes=verification_notes(check),
+        **envelope,
+    )
+    mails = series_mails(emission, resolved, mail, split=bool(series_dir), version=reroll_count)
     if verify_tree:
         _verify_or_fail(mails, root)
     if series_dir:
@@ -208,6 +241,31 @@ def emit_patch_cmd(
         click.echo(f"applied to {root}: {', '.join(written)}", err=True)
 
 
+_ADDRESS = re.compile(r"^[^<>,\s][^<>,]*<[^<>\s@]+@[^<>\s]+>$|^[^<>,\s@]+@[^<>,\s]+$")
+
+
+def _envelope(to: tuple[str, ...], cc: tuple[str, ...], base: str | None, root: Path) -> dict:
+    """To:, Cc: and base-commit: as the mail's headers and trailer will
+    hold them: each address one line, 'Name <addr>' or 'addr'."""
+    for option, values in (("--to", to), ("--cc", cc)):
+        for value in values:
+            if not _ADDRESS.match(_one_line(option, value)):
+                raise UsageError(f"{option}: {value!r} is not an address ('Name <user@host>' or 'user@host')")
+    if base == "auto":
+        try:
+            got = subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--verify", "HEAD"], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            got = None
+        if got is None or got.returncode != 0:
+            raise UsageError(f"--base auto: {root} is not a git work tree with a commit")
+        base = got.stdout.strip()
+    if base is not None and not re.fullmatch(r"[0-9a-f]{40}", base):
+        raise UsageError(f"--base: {base!r} is not a full commit id (40 hex digits) or 'auto'")
+    return {"to": tuple(to), "cc": tuple(cc), "base": base}
+
+
 def _not_in_tree(output: str | Path, root: Path, touched: list[str]) -> None:
     """Refuse an output path that would overwrite a file of the tree (a
     source the patch touches, or any existing file other than a patch)."""
@@ -218,63 +276,6 @@ def _not_in_tree(output: str | Path, root: Path, touched: list[str]) -> None:
     rel = str(out.relative_to(real_root))
     if rel in touched or (out.exists() and out.suffix not in (".patch", ".diff", ".mbox", ".eml", ".txt")):
         raise UsageError(f"output {output} is {rel} of the tree {root}; fpdsl writes the tree only with --apply")
-
-
-def _mails(emission, resolved, mail, *, split: bool) -> list[tuple[str, str]]:
-    """(file name, text) of each mail: one mail for a single patch, else a
-    cover letter and the numbered patches. A v4.16/v4.17 emission is always
-    its series; the other layouts split by subsystem only when `split`."""
-    from fpdsl.emit.message import conversion_body, interface_body
-    from fpdsl.emit.patch import Mail, cover_letter, format_patch, split_by_subsystem
-    from fpdsl.emit.plan416 import CONVERSION_SUBJECT
-
-    author, when = mail.author, mail.date
-    parts: list[tuple[str, Mail, list]] = []
-    if emission.parts:
-        for part in emission.parts:
-            if part.kind == "interface":
-                exports = sorted(
-                    {
-                        m.group(1)
-                        for c in part.changes
-                        for line in c.new
-                        if line.origin is not None and (m := _EXPORT.match(line.text))
-                    }
-                )
-                sub = Mail(author, when, _interface_subject(resolved.name), interface_body(resolved, exports))
-            elif part.kind == "conversion":
-                sub = Mail(author, when, CONVERSION_SUBJECT, conversion_body())
-            else:
-                sub = mail
-            parts.append((part.kind, sub, part.changes))
-    elif not split:
-        return [("patch", format_patch(mail, emission.changes, mail.author))]
-    else:
-        for subsystem, changes in split_by_subsystem(emission.changes):
-            sub = mail
-            if subsystem.startswith("arm64"):
-                sub = Mail(author, when, _interface_subject(resolved.name), mail.body)
-            parts.append((subsystem, sub, changes))
-    if len(parts) == 1:
-        _, only, changes = parts[0]
-        return [("patch", format_patch(only, changes, author))]
-    cover = cover_letter(mail, parts, author)
-    out = [("0000-cover-letter.patch", cover)]
-    for i, (_, sub, changes) in enumerate(parts, 1):
-        out.append((patch_file_name(i, sub.subject), format_patch(sub, changes, author, f"{i}/{len(parts)}")))
-    return out
-
-
-def patch_file_name(number: int, subject: str) -> str:
-    """The file name `git format-patch` gives patch `number`: the subject's
-    runs of characters other than letters, digits, '.' and '_' become one
-    '-', and the name before ".patch" is at most 57 characters."""
-    slug = re.sub(r"[^A-Za-z0-9._]+", "-", subject).replace("..", ".").strip("-.")
-    return f"{number:04d}-{slug}"[:57].rstrip("-.") + ".patch"
-
-
-def _interface_subject(policy_name: str) -> str:
-    return f"arm64: fpsimd: Interfaces for KVM FPSIMD policy {policy_name}"
 
 
 def _verify_or_fail(mails: list[tuple[str, str]], root: Path) -> None:
@@ -375,4 +376,6 @@ def _diff_part(text: str) -> str:
         return ""
     start = (sep.end() if sep else 0) + found.start()
     end = text.find("\n-- \n", start)
-    return text[start : end + 1] if end >= 0 else text[start:]
+    diff = text[start : end + 1] if end >= 0 else text[start:]
+    # git format-patch --base's trailer follows the last hunk, after a blank line.
+    return re.sub(r"\n\n(?:(?:base-commit|prerequisite-patch-id): [0-9a-f]+\n)+$", "\n", diff)

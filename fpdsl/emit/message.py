@@ -1,6 +1,8 @@
-"""The commit message of an emitted patch: what the policy is, what it
-changes, and what fpdsl verified about it (explorer verdict at the default
-bound, and the expected costs per KVM_RUN under a workload profile)."""
+"""The commit message of an emitted patch (what the policy is and what it
+changes, with one sentence on what fpdsl verified), its subject, and the
+notes below the `---` line that `git am` drops: the explorer's verdict per
+property at the default bound, and the expected costs per KVM_RUN under a
+workload profile next to those of the design the tree has now."""
 
 from __future__ import annotations
 
@@ -32,6 +34,14 @@ COST_ROWS = (
 )
 
 
+# What a subject may hold: git's and checkpatch's habit is a summary line of
+# at most 75 characters, subsystem prefix included.
+SUBJECT_WIDTH = 75
+# The design a 6.x tree implements (6.1.y and 6.12.y since the 2025 fix):
+# what its costs are compared with.
+MODERN_BASELINE = "host_machinery_v6"
+
+
 @dataclass
 class Verification:
     bound: str
@@ -41,9 +51,21 @@ class Verification:
     first_failure: str | None
     costs: dict[str, float] | None
     profile: str | None
+    baseline: str | None = None  # the tree's design, whose costs are compared
+    baseline_costs: dict[str, float] | None = None
 
 
-def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018") -> Verification:
+def subject_summary(policy: ResolvedPolicy, prefix: str = "KVM: arm64: ") -> str | None:
+    """A subject from the policy's description: its first letter upper
+    case, a trailing parenthetical and full stop dropped; None when that
+    is longer than a subject line may be."""
+    text = " ".join(policy.policy.description.split())
+    text = re.sub(r"\s*\([^()]*\)$", "", text).rstrip(". ") or text
+    text = text[:1].upper() + text[1:]
+    return text if text and len(prefix) + len(text) <= SUBJECT_WIDTH else None
+
+
+def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018", baseline: str | None = None) -> Verification:
     ex = explore(PolicyHooks(policy), ModelConfig(kernel=policy.kernel, **DEFAULT_BOUND), policy.initial_flags())
     results = {p: "holds" if ex.holds(p) else "VIOLATED" for p in PROPERTIES}
     first = None
@@ -59,7 +81,13 @@ def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018") -> Verific
         from fpdsl.stats.profile import load_profile
 
         costs = exact_costs(policy, load_profile(profile)).per_run
-    return Verification(bound_text(ex.config), ex.states, results, verdict_word(ex, PROPERTIES), first, costs, profile)
+    base_costs = None
+    if profile is not None and baseline is not None and baseline != policy.name:
+        from fpdsl.emit.plan import library_policy
+
+        base_costs = exact_costs(library_policy(baseline), load_profile(profile)).per_run
+    verdict = verdict_word(ex, PROPERTIES)
+    return Verification(bound_text(ex.config), ex.states, results, verdict, first, costs, profile, baseline, base_costs)
 
 
 # Lines git would take for the end of the message (`---`), the start of a
@@ -106,22 +134,44 @@ def commit_body(emission: Emission, check: Verification | None) -> str:
     if check is None:
         lines += _para("Not verified (emitted with --no-verify).")
         return "\n".join(lines)
+    if check.verdict == "CLEAN":
+        found = "no lost or leaked FPSIMD state and no broken kernel rule"
+    elif check.first_failure:
+        found = f"a counterexample ({check.verdict}), {check.first_failure}"
+    else:
+        found = f"no violation but could not finish ({check.verdict})"
     lines += _para(
-        f"What fpdsl verified, on its reference model of the {p.kernel} kernel: every interleaving "
-        f"of {check.bound} ({check.states} states)."
+        f"fpdsl's reference model of the {p.kernel} kernel, exploring every interleaving of {check.bound}, "
+        f"finds {found}."
     )
+    return "\n".join(lines)
+
+
+def verification_notes(check: Verification | None) -> str:
+    """The tables below the `---` line: for reviewers, not for the log."""
+    if check is None:
+        return ""
+    lines = textwrap.wrap(f"fpdsl verification: every interleaving of {check.bound} ({check.states} states):", WRAP)
+    lines.append("")
     width = max(len(k) for k in check.results)
     for prop, result in check.results.items():
         lines.append(f"  {prop:<{width}}  {result}")
-    lines.append("")
-    lines += _para(
-        f"Verdict: {check.verdict}." + (f" First counterexample, {check.first_failure}." if check.first_failure else "")
-    )
+    verdict = f"verdict: {check.verdict}"
+    if check.first_failure:
+        verdict += f"; first counterexample, {check.first_failure}"
+    lines += [""] + textwrap.wrap(verdict, WRAP, initial_indent="  ", subsequent_indent="    ") + [""]
     if check.costs is not None:
-        lines.append(f"Expected per KVM_RUN, {check.profile} workload (exact):")
+        base = check.baseline_costs
+        head = f"Expected per KVM_RUN, {check.profile} workload (exact)"
+        lines += textwrap.wrap(head + (f", against the tree's {check.baseline} policy:" if base else ":"), WRAP)
         lines.append("")
+        if base is not None:
+            lines.append(f"  {'':<24}{'this patch':>11}{check.baseline:>{max(len(check.baseline), 10) + 2}}")
         for key, label in COST_ROWS:
-            lines.append(f"  {label:<24}{check.costs[key]:>8.3f}")
+            row = f"  {label:<24}{check.costs[key]:>11.3f}"
+            if base is not None:
+                row += f"{base[key]:>{max(len(check.baseline), 10) + 2}.3f}"
+            lines.append(row)
         lines.append("")
     return "\n".join(lines)
 

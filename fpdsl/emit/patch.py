@@ -25,6 +25,19 @@ class Mail:
     date: str  # RFC 2822
     subject: str
     body: str  # the commit message body, without Signed-off-by
+    prefix: str = "PATCH"  # the subject's tag: PATCH, RFC PATCH, PATCH v2 ...
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    notes: str = ""  # below the `---` line, above the diffstat: git am drops it
+    base: str | None = None  # base-commit: trailer, as git format-patch --base
+
+
+def _headers(mail: Mail, tag: str) -> list[str]:
+    head = [f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001", f"From: {mail.author}", f"Date: {mail.date}"]
+    head.append(f"Subject: {tag} {mail.subject}")
+    head += [f"To: {', '.join(mail.to)}"] if mail.to else []
+    head += [f"Cc: {', '.join(mail.cc)}"] if mail.cc else []
+    return head
 
 
 def blob_id(text: str) -> str:
@@ -83,21 +96,13 @@ def diffstat(changes: list[FileChange]) -> str:
 
 
 def format_patch(mail: Mail, changes: list[FileChange], signoff: str, number: str = "") -> str:
-    tag = f"[PATCH{' ' + number if number else ''}]"
-    head = [
-        f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
-        f"From: {mail.author}",
-        f"Date: {mail.date}",
-        f"Subject: {tag} {mail.subject}",
-        "",
-        mail.body.rstrip("\n"),
-        "",
-        f"Signed-off-by: {signoff}",
-        "---",
-        diffstat(changes),
-        "",
-    ]
-    return "\n".join(head) + "\n" + diff_text(changes) + f"-- \nfpdsl {__version__}\n\n"
+    tag = f"[{mail.prefix}{' ' + number if number else ''}]"
+    head = _headers(mail, tag) + ["", mail.body.rstrip("\n"), "", f"Signed-off-by: {signoff}", "---"]
+    if mail.notes:
+        head += [mail.notes.rstrip("\n"), ""]
+    head += [diffstat(changes), ""]
+    base = f"\nbase-commit: {mail.base}\n" if mail.base else ""
+    return "\n".join(head) + "\n" + diff_text(changes) + base + f"-- \nfpdsl {__version__}\n\n"
 
 
 def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileChange]]]:
@@ -112,18 +117,13 @@ def split_by_subsystem(changes: list[FileChange]) -> list[tuple[str, list[FileCh
 
 def cover_letter(mail: Mail, parts: list[tuple[str, Mail, list[FileChange]]], signoff: str) -> str:
     total = len(parts)
-    lines = [
-        f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001",
-        f"From: {mail.author}",
-        f"Date: {mail.date}",
-        f"Subject: [PATCH 0/{total}] {mail.subject}",
-        "",
-        mail.body.rstrip("\n"),
-        "",
-    ]
+    lines = _headers(mail, f"[{mail.prefix} 0/{total}]") + ["", mail.body.rstrip("\n"), ""]
     for i, (_, part, _) in enumerate(parts, 1):
         lines.append(f"  [{i}/{total}] {part.subject}")
-    lines += ["", diffstat(_net(parts)), "", "-- ", f"fpdsl {__version__}", "", ""]
+    lines += [""] + ([mail.notes.rstrip("\n"), ""] if mail.notes else [])
+    lines += [diffstat(_net(parts)), ""]
+    lines += [f"base-commit: {mail.base}", ""] if mail.base else []
+    lines += ["-- ", f"fpdsl {__version__}", "", ""]
     return "\n".join(lines)
 
 

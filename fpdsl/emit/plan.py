@@ -37,8 +37,13 @@ class Emission:
     parts: list = field(default_factory=list)
 
 
+def library_policy(name: str) -> ResolvedPolicy:
+    """A shipped policy, by name."""
+    return check_or_raise(load_policy(resource_dir("policies") / f"{name}.fp"))
+
+
 def baseline_policy(target: T.Target) -> ResolvedPolicy:
-    return check_or_raise(load_policy(resource_dir("policies") / f"{target.baseline}.fp"))
+    return library_policy(target.baseline)
 
 
 def shape(node):
