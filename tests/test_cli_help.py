@@ -47,3 +47,13 @@ def test_primitives_are_aligned() -> None:
     lines = [line for line in run("primitives").output.splitlines() if line.startswith("  ")]
     columns = {len(line) - len(line[2:].split("  ", 1)[1].lstrip()) for line in lines}
     assert len(columns) == 1  # every description starts in the same column
+
+
+def test_primitives_say_which_hooks_may_use_them() -> None:
+    from helpers import run
+
+    out = run("primitives").output
+    assert "claim the FPSIMD registers for kernel-mode NEON [not in trap]" in out
+    assert "a flag of the vcpu thread is set [every hook (trap: v4.18+)]" in out
+    assert "save the CPU's FPSIMD registers into a saved state [every hook]" in out
+    assert "bind a saved state to this CPU's registers [not in trap, kernel v4.18+]" in out

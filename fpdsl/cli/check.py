@@ -72,13 +72,20 @@ def primitives_cmd() -> None:
     """List the hooks, primitives and predicates a policy may use."""
     from fpdsl.lang.vocabulary import HOOKS, PREDICATES, PRIMITIVES
 
+    def where(p) -> str:
+        # Which hooks may use it: the trap hook is hyp code (see the checker).
+        kernels = f"kernel {p.since}+" if p.since else f"kernel {p.until} only" if p.until else ""
+        hooks = {"v4.16": "every hook", None: "not in trap"}.get(p.hyp, f"every hook (trap: {p.hyp}+)")
+        return f"[{', '.join(x for x in (hooks, kernels) if x)}]"
+
     rows = {
         "hooks:": [(h.name, h.when) for h in HOOKS.values()],
         "primitives (statements):": [
-            (f"{p.name}({', '.join(p.args)})", p.doc + (f" [kernel {p.since}+]" if p.since else ""))
-            for p in PRIMITIVES.values()
+            (f"{p.name}({', '.join(p.args)})", f"{p.doc} {where(p)}") for p in PRIMITIVES.values()
         ],
-        "predicates (conditions):": [(f"{p.name}({', '.join(p.args)})", p.doc) for p in PREDICATES.values()],
+        "predicates (conditions):": [
+            (f"{p.name}({', '.join(p.args)})", f"{p.doc} {where(p)}") for p in PREDICATES.values()
+        ],
     }
     width = max(len(name) for section in rows.values() for name, _ in section)
     for title, section in rows.items():
