@@ -99,3 +99,17 @@ def test_emit_patch_refuses_a_6x_flag_it_has_no_place_for(kernel_6_1: Path, tmp_
     assert r.exit_code == 1 and "internal error" not in r.output
     assert "mine.fp:5:5: error: flag MINE cannot be emitted for target v6.1" in r.output
     assert not out.exists()
+
+
+def test_check_target_says_which_flags_could_never_be_fields(tmp_path: Path, standins) -> None:
+    fuzzed = (
+        'policy p "x"\nkernel v4.16\nextends eager\n\nflag CTXT\nflag fp_untrapped\nflag volatile\n\n'
+        "hook put {\n    if fp_untrapped && volatile && CTXT {\n        fpsimd_flush_cpu_state()\n    }\n}\n"
+    )
+    (tmp_path / "p.fp").write_text(fuzzed)
+    r = run("check", "--target", "v4.17", str(tmp_path / "p.fp"))
+    assert r.exit_code == 1
+    assert "p.fp:6:6: error: flag fp_untrapped would be the C field 'fp_untrapped', which fpdsl generates" in r.output
+    assert "p.fp:7:6: error: flag volatile would be the C field 'volatile', which is a C keyword" in r.output
+    assert "CTXT" not in r.output  # struct kvm_vcpu_arch's own ctxt: only the tree can say
+    _agree(tmp_path / "p.fp", standins["v4.17"], "v4.17")

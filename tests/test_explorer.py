@@ -134,7 +134,7 @@ def test_clean_policy_exits_zero_and_dot_output(tmp_path) -> None:
     out = run_cli("simulate", "policies/lazy_until_put.fp", "-q", "--dot", str(dot))
     assert out.returncode == 1
     text = dot.read_text()
-    assert text.startswith("digraph counterexample {") and "color=red" in text
+    assert text.startswith("digraph counterexamples {") and "color=red" in text
 
 
 def test_exploration_is_deterministic() -> None:

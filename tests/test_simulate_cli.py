@@ -171,3 +171,54 @@ def test_all_keeps_going_past_a_policy_that_does_not_check(tmp_path: Path) -> No
     assert "ERROR: unknown primitive 'nope'" in r.stdout
     eager = next(line for line in r.stdout.splitlines() if " eager " in line)
     assert "CLEAN" in eager
+
+
+def test_dot_draws_every_counterexample_as_a_sequence_chart(tmp_path: Path) -> None:
+    dot = tmp_path / "ce.dot"
+    r = run("simulate", LAZY, "-q", "--dot", str(dot))
+    assert r.exit_code == 1
+    text = dot.read_text()
+    # one cluster per distinct counterexample of the report (3 for lazy_until_put)
+    assert [line.strip()[: len("subgraph cluster_1 {")] for line in text.splitlines() if "subgraph" in line] == [
+        "subgraph cluster_1 {",
+        "subgraph cluster_2 {",
+        "subgraph cluster_3 {",
+    ]
+    assert 'label="counterexample 1: lost-state (8 steps): the guest reads K#2' in text
+    # kernel operations, the hook, the policy line and the state change are in the step's box
+    step2 = next(line for line in text.splitlines() if line.strip().startswith("c1_cpu0_2 [shape=box"))
+    assert "-> save A#1 -> task:A" in step2 and "changed: cpu0.regs: A#1 -> K#1" in step2
+    step3 = next(line for line in text.splitlines() if line.strip().startswith("c1_cpu0_3 [shape=box"))
+    assert "[enter hook] just before guest entry" in step3 and "lazy_until_put.fp:17: if system_supports_sve()" in step3
+    assert text.count("color=red") >= 3  # each counterexample's last step, and any earlier violation
+    import re
+
+    bare = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)  # the graph's structure, its strings aside
+    assert bare.count("{") == bare.count("}") and '"' not in bare.replace('""', "")
+
+
+def test_chart_has_a_lane_per_cpu_and_puts_each_step_in_its_cpus(tmp_path: Path) -> None:
+    from fpdsl.model.records import Violation
+    from fpdsl.sim.chart import sequence_charts
+    from fpdsl.sim.explorer import Counterexample, Exploration
+    from fpdsl.sim.run import replay_scenario
+    from fpdsl.sim.scenario import load_scenario
+
+    scn = tmp_path / "two.scn"
+    scn.write_text('scenario two "x"\ncpus 2\ntasks 1\nexits 1\nA:ioctl\ncpu1:switch:B1\ncpu1:irq\nA:enter\n')
+    resolved = policy("lazy_until_put")
+    played = replay_scenario(resolved, load_scenario(str(scn)))
+    ex = Exploration(played.config)
+    ce = Counterexample(
+        "lost-state", Violation("lost-state", 'a "quoted" \\ message', "G", None), [s.event for s in played.steps]
+    )
+    ex.counterexamples[("lost-state", "G")] = ce
+    text = sequence_charts(resolved, ex, ("lost-state",))
+    assert (
+        'c1_cpu0_0 [shape=box, style=bold, label="cpu0"]' in text
+        and 'c1_cpu1_0 [shape=box, style=bold, label="cpu1"]' in text
+    )
+    boxes = {line.split(" [")[0].strip() for line in text.splitlines() if "[shape=box, label=" in line}
+    assert boxes == {"c1_cpu0_1", "c1_cpu1_2", "c1_cpu1_3", "c1_cpu0_4"}  # ioctl and enter on cpu0, B1's steps on cpu1
+    assert "{ rank=same; c1_cpu0_2; c1_cpu1_2; }" in text
+    assert 'a \\"quoted\\" \\\\ message' in text  # untrusted text cannot end a label

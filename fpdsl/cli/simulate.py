@@ -13,13 +13,13 @@ from fpdsl.fsutil import atomic_write
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.records import PROPERTIES
+from fpdsl.sim.chart import sequence_charts
 from fpdsl.sim.explorer import Exploration, Progress, explore
 from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.sim.render import render_run, run_json, summary_lines
 from fpdsl.sim.report import (
     bound_text,
     counterexample_scenario,
-    dot_graph,
     exploration_json,
     property_status,
     render_exploration,
@@ -110,7 +110,7 @@ def explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet,
         click.echo(render_exploration(policy, ex, properties, full_state))
     first = next((ce for p in properties for ce in ex.for_property(p)), None)
     for option, path, write in (
-        ("--dot", dot_file, lambda ce: dot_graph(policy, ex, ce)),
+        ("--dot", dot_file, lambda _ce: sequence_charts(policy, ex, properties)),
         ("--save-scenario", save_scenario, lambda ce: counterexample_scenario(policy, ex, ce)),
     ):
         if path and first is None:
@@ -204,7 +204,12 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--max-states", default=2_000_000, show_default=True, help="stop (INCOMPLETE, exit 3) beyond this many")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.option("--full-state", is_flag=True, help="print the whole state after every step, * on what changed")
-@click.option("--dot", "dot_file", type=click.Path(dir_okay=False), help="write the first counterexample as Graphviz")
+@click.option(
+    "--dot",
+    "dot_file",
+    type=click.Path(dir_okay=False),
+    help="write every counterexample as a Graphviz sequence chart (a lane per CPU)",
+)
 @click.option(
     "--save-scenario",
     type=click.Path(dir_okay=False),

@@ -7,8 +7,11 @@ anchor, code fpdsl would have to remove) is left to emit-patch."""
 
 from __future__ import annotations
 
+import re
+
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit.codegen import Lowering, layout_environment
+from fpdsl.emit.identifiers import field_problem
 from fpdsl.emit.plan import baseline_policy, changed_hooks, shape, version_problems
 from fpdsl.emit.sites6 import FUNCTIONS, Sites6
 from fpdsl.emit.targets import Target
@@ -39,7 +42,24 @@ def target_problems(policy: ResolvedPolicy, target: Target) -> list[Diagnostic]:
         hook = policy.hooks.get(name)
         if hook is not None:
             lower.body(hook, hook.body, HOOKS[name].context, "\t", sources.get(hook.policy, policy.policy.source))
+    if not target.modern:
+        problems += _field_problems(policy, lower)
     return _unique(problems)
+
+
+def _field_problems(policy: ResolvedPolicy, lower: Lowering) -> list[Diagnostic]:
+    """The flags the emitted code uses whose vcpu field could never be one
+    (a C keyword, fpdsl's own field, a kernel macro), at their declaration;
+    a field the tree's struct already has is for emit-patch to say."""
+    problems = []
+    for flag in sorted(lower.needs.flags):
+        m = re.search(r"(\w+)\s*;\s*$", str(lower.prims.flag_field(flag)))
+        problem = field_problem(flag, m.group(1), set()) if m else None
+        owner = next((p for p in policy.chain if any(f.name == flag for f in p.flags)), None)
+        if problem is not None and owner is not None:
+            decl = next(f for f in owner.flags if f.name == flag)
+            problems.append(Diagnostic(problem, decl.span, owner.source, "rename the flag"))
+    return problems
 
 
 def _unique(problems: list[Diagnostic]) -> list[Diagnostic]:

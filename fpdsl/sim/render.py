@@ -21,7 +21,7 @@ def origin_text(origin: Any) -> str:
     return str(origin)
 
 
-def _op_text(op) -> str:
+def op_text(op) -> str:
     k = op.kind
     if k == "save":
         return f"save {show(op.value)} -> {op.target}"
@@ -112,7 +112,7 @@ def render_run(run: Run, title: str | None = None, full_state: bool = False) -> 
             if op.kind == "trap":
                 running["traps"] += 1
             where = "" if isinstance(op.origin, PolicyLine) else f"  ({origin_text(op.origin)})"
-            lines.append(f"         -> {_op_text(op)}{where}{note}")
+            lines.append(f"         -> {op_text(op)}{where}{note}")
         for v in s.violations:
             lines.append(f"       !! {v.prop}: {v.message} [{origin_text(v.origin)}]")
         after = state_fields(s.world, flag_names)

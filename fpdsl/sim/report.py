@@ -112,27 +112,6 @@ def exploration_json(policy: ResolvedPolicy, ex: Exploration, properties: tuple[
     return result
 
 
-def dot_graph(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> str:
-    """A Graphviz picture of one counterexample: a chain of steps."""
-    run = counterexample_run(policy, ex, ce)
-    lines = [
-        "digraph counterexample {",
-        "  rankdir=TB; node [shape=box, fontname=monospace, fontsize=10];",
-        f'  label="{policy.name}: {ce.prop}"; labelloc=t;',
-        '  s0 [label="initial state"];',
-    ]
-    for s in run.steps:
-        body = [f"{s.number}. {s.label}"]
-        body += [f"{origin_text(op.origin)}: {op.origin.text}" for op in s.ops if op.kind == "line"]
-        body += [f"!! {v.prop}: {v.message}" for v in s.violations]
-        text = "\\l".join(x.replace('"', "'") for x in body) + "\\l"
-        color = ", color=red, fontcolor=red" if s.violations else ""
-        lines.append(f'  s{s.number} [label="{text}"{color}];')
-        lines.append(f"  s{s.number - 1} -> s{s.number};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
 def counterexample_scenario(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> str:
     """The counterexample as a scenario file: `--scenario FILE` replays it."""
     c = ex.config
