@@ -71,8 +71,10 @@ def refuse_bad_fields(
     """Raise a diagnostic at the flag's declaration if any field a policy
     flag becomes (`fields`: flag, C declaration, origin) cannot be one."""
     declared = {f.name for owner in policy.chain for f in owner.flags}
-    for flag, decl, _why in fields:
-        if flag not in declared:  # fpdsl's own field (fp_untrapped), not a policy flag
+    for flag, decl, why in fields:
+        # fpdsl's own field (fp_untrapped) is not a policy flag, even when a
+        # flag of that name is declared: only a flag the code uses has a field.
+        if flag not in declared or not getattr(why, "why", "").startswith("flag "):
             continue
         m = re.search(r"(\w+)\s*;\s*$", decl)
         if not m:
