@@ -38,13 +38,15 @@ def _emission_refusal(policy_file: Path, tree: Path, target: str) -> str | None:
     return None
 
 
-def _agree(policy_file: Path, tree: Path, target: str) -> None:
+def _agree(policy_file: Path, tree: Path, target: str) -> str | None:
+    """Asserts check --target and emission agree; returns emission's refusal."""
     refusal = _emission_refusal(policy_file, tree, target)
     said = [d.message for d in target_problems(check_or_raise(load_policy(policy_file)), TARGETS[target])]
     if refusal is None:
         assert said == [], f"{policy_file.name} emits for {target}, but check --target says {said}"
     elif refusal != "tree":
         assert refusal in said, f"{policy_file.name} for {target}: emission refuses {refusal!r}; check says {said}"
+    return refusal
 
 
 @pytest.fixture(scope="module")
