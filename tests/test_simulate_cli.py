@@ -222,3 +222,11 @@ def test_chart_has_a_lane_per_cpu_and_puts_each_step_in_its_cpus(tmp_path: Path)
     assert boxes == {"c1_cpu0_1", "c1_cpu1_2", "c1_cpu1_3", "c1_cpu0_4"}  # ioctl and enter on cpu0, B1's steps on cpu1
     assert "{ rank=same; c1_cpu0_2; c1_cpu1_2; }" in text
     assert 'a \\"quoted\\" \\\\ message' in text  # untrusted text cannot end a label
+
+
+def test_full_is_the_short_name_of_full_state() -> None:
+    def untimed(text: str) -> list[str]:
+        return [line for line in text.splitlines() if not line.startswith("explored ")]
+
+    full = untimed(run("simulate", LAZY, "-q", "--full").output)
+    assert full == untimed(run("simulate", LAZY, "-q", "--full-state").output) and any("state: *" in x for x in full)

@@ -46,8 +46,19 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fpdsl")
-def cli() -> None:
+@click.option(
+    "-L",
+    "--policy-path",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="also look for the bases that 'extends' names in this folder (repeatable; before the shipped "
+    "policies; FPDSL_PATH too)",
+)
+def cli(policy_path: tuple[str, ...]) -> None:
     """Check, simulate and emit arm64 KVM FPSIMD/SVE context-handling policies."""
+    if policy_path:
+        given = [p for p in os.environ.get("FPDSL_PATH", "").split(os.pathsep) if p]
+        os.environ["FPDSL_PATH"] = os.pathsep.join([*policy_path, *given])
 
 
 def main() -> None:

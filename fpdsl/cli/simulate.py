@@ -203,7 +203,13 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 )
 @click.option("--max-states", default=2_000_000, show_default=True, help="stop (INCOMPLETE, exit 3) beyond this many")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-@click.option("--full-state", is_flag=True, help="print the whole state after every step, * on what changed")
+@click.option(
+    "--full",
+    "--full-state",
+    "full_state",
+    is_flag=True,
+    help="print the whole state after every step, * on what changed",
+)
 @click.option(
     "--dot",
     "dot_file",

@@ -3,6 +3,7 @@ into the hooks and flags that actually run."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +47,10 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
     # Bases are looked up beside the policy as the user named it, so that they
     # are shown as `policies/eager.fp` rather than by an absolute path; then
     # beside the file it links to, if it is a symbolic link.
-    # Last, the shipped policies: a library any policy may extend.
+    # Then the folders of FPDSL_PATH (`fpdsl --policy-path`), and last the
+    # shipped policies: a library any policy may extend.
     dirs = list(dict.fromkeys([Path(path).parent, Path(path).resolve().parent])) + list(search or [])
+    dirs += [Path(d) for d in os.environ.get("FPDSL_PATH", "").split(os.pathsep) if d]
     dirs.append(resource_dir("policies"))
     while True:
         for hook in current.hooks:
@@ -76,7 +79,8 @@ def load_policy(path: str | Path, search: list[Path] | None = None) -> ResolvedP
                     current.source,
                     f"did you mean '{guess}'?"
                     if guess
-                    else f"expected a file {base_name}.fp beside this policy or among the shipped policies",
+                    else f"expected a file {base_name}.fp beside this policy, in a --policy-path folder (FPDSL_PATH) "
+                    "or among the shipped policies",
                 )
             )
         base = parse_policy(read_source(base_path))

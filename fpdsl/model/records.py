@@ -47,9 +47,9 @@ METRICS = (
     "guest_saves",
     "guest_restores",
     "fp_traps",
-    "softirq_neon",
+    "softirq_neon_uses",
     "softirq_fallbacks",
-    "invalidations",
+    "binding_invalidations",
 )
 
 
@@ -74,7 +74,9 @@ def count_ops(ops: list[Op]) -> dict[str, int]:
         elif k == "trap":
             counts["fp_traps"] += 1
         elif k == "invalidate":
-            counts["invalidations"] += 1
+            counts["binding_invalidations"] += 1
+        elif k == "softirq_neon":
+            counts["softirq_neon_uses"] += 1
         elif k == "kvm_run":
             counts["kvm_runs"] += 1
         elif k in counts:

@@ -135,7 +135,7 @@ def summary_lines(run: Run) -> list[str]:
     t = run.totals()
     out = [
         f"saves: {t['host_saves']} host, {t['guest_saves']} guest; restores: {t['host_restores']} host, "
-        f"{t['guest_restores']} guest; FP traps: {t['fp_traps']}; invalidations: {t['invalidations']}",
+        f"{t['guest_restores']} guest; FP traps: {t['fp_traps']}; binding invalidations: {t['binding_invalidations']}",
         f"redundant saves: {t['redundant_saves']}; redundant restores: {t['redundant_restores']}",
     ]
     for v in sorted(run.verdicts.values(), key=lambda v: (v.step, v.op.kind)):

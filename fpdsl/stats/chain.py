@@ -17,12 +17,11 @@ from fpdsl.model.runloop import initial_world, step, successors
 from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.stats import tracker as trk
 from fpdsl.stats.profile import Profile
-from fpdsl.stats.vocabulary import FROM_MODEL
 from fpdsl.stats.workload import macro_steps, workload_config
 
 # The metrics per KVM_RUN, by their ids (fpdsl.stats.vocabulary), in the
 # order of the cost vectors: the model's counters, then redundancy.
-COST_METRICS = tuple(FROM_MODEL.get(m, m) for m in METRICS) + ("redundant_saves", "redundant_restores")
+COST_METRICS = METRICS + ("redundant_saves", "redundant_restores")
 _INDEX = {m: i for i, m in enumerate(COST_METRICS)}
 
 

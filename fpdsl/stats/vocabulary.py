@@ -142,8 +142,6 @@ METRICS: tuple[Metric, ...] = (
 )
 METRIC = {m.id: m for m in METRICS}
 METRIC_IDS = tuple(m.id for m in METRICS)
-# The model counts these under shorter names (fpdsl.model.records.METRICS).
-FROM_MODEL = {"softirq_neon": "softirq_neon_uses", "invalidations": "binding_invalidations"}
 
 
 def _resolve(what: str, option: str, name: str, ids: list[str], old: dict[str, str]) -> tuple[str, str | None]:
