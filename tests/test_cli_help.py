@@ -57,3 +57,19 @@ def test_primitives_say_which_hooks_may_use_them() -> None:
     assert "a flag of the vcpu thread is set [every hook (trap: v4.18+)]" in out
     assert "save the CPU's FPSIMD registers into a saved state [every hook]" in out
     assert "bind a saved state to this CPU's registers [not in trap, kernel v4.18+]" in out
+
+
+def test_the_manual_page_has_every_command_and_option() -> None:
+    import click
+
+    from fpdsl.cli.man import manual
+
+    page = manual(cli, CONTEXT)
+    assert page.startswith(".TH FPDSL 1 ")
+    for name in COMMANDS:
+        command = cli.get_command(CONTEXT, name)
+        assert f".SS {name}\n" in page
+        for p in command.params:
+            if isinstance(p, click.Option) and not p.hidden:
+                assert f"\\fB{p.opts[0]}" in page, (name, p.opts)
+    assert "\\b" not in page.replace("\\fB", "")  # click's paragraph marks are gone

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "review": ("fpdsl.cli.emit", "review_cmd", "Check that a patch is what the policy emits; attribute every line."),
     "verify-patch": ("fpdsl.cli.verify", "verify_patch_cmd", "Apply, checkpatch and compile a patch on a real tree."),
     "primitives": ("fpdsl.cli.check", "primitives_cmd", "List the hooks, primitives and predicates a policy may use."),
+    "man": ("fpdsl.cli.man", "man_cmd", "Print the manual page (fpdsl man | man -l -)."),
 }
 
 
