@@ -150,3 +150,40 @@ def test_file_names_with_a_reroll_count_are_gits(tmp_path: Path) -> None:
     _git(repo, "format-patch", "-q", "-v", "2", "--cover-letter", "--root", "-o", "out")
     ours = [patch_file_name(0, "cover letter", 2)] + [patch_file_name(i, s, 2) for i, s in enumerate(subjects, 1)]
     assert sorted(p.name for p in (repo / "out").iterdir()) == ours
+
+
+@pytest.mark.parametrize(
+    ("description", "signoff"),
+    [
+        ("Guest state handed over =?t (an encoded-word start)", "Fp Dsl <fpdsl@example.org>"),
+        ("Jörg’s lazy switch, with a long enough summary to be folded over two encoded words", "Jörg Rödel <j@r.org>"),
+        ("Plain words", "A =?x?q?y?= B <a@b.org>"),
+    ],
+    ids=["encoded-word-start", "utf-8", "encoded-word-in-name"],
+)
+def test_git_am_keeps_subject_author_and_message(tree: Path, tmp_path: Path, description: str, signoff: str) -> None:
+    policy = tmp_path / "d.fp"
+    text = HM_PUT.read_text()
+    head, _, rest = text.partition('policy hm_put_clear_enabled "')
+    policy.write_text(head + f'policy d "{description}"' + rest.split('"', 1)[1])
+    out = tmp_path / "d.patch"
+    date = ("--date", "2018-02-14T11:15:54+00:00")
+    r = run(
+        "emit-patch",
+        str(policy),
+        "--tree",
+        str(tree),
+        *date,
+        "--signoff",
+        signoff,
+        "--subject",
+        description,
+        "-o",
+        str(out),
+    )
+    assert r.exit_code == 0, r.output
+    _git(tree, "am", "-q", str(out))
+    subject, author, body = _git(tree, "log", "-1", "--format=%s%n%an <%ae>%n%b").split("\n", 2)
+    assert subject == f"KVM: arm64: {description}"
+    assert author == signoff
+    assert " ".join(description.split()) in " ".join(body.split()) and f"Signed-off-by: {signoff}" in body

@@ -32,9 +32,39 @@ class Mail:
     base: str | None = None  # base-commit: trailer, as git format-patch --base
 
 
+def encoded_header(text: str, phrase: bool = False) -> str:
+    """A header's text as `git format-patch` writes it: as is, unless it has
+    a non-ASCII character or "=?" (which would start an RFC 2047 encoded
+    word, and `git mailinfo` would then lose the message); then UTF-8
+    Q-encoded words of at most 75 characters, one per folded line. A
+    `phrase` (the name before an address) keeps fewer characters literal."""
+    if text.isascii() and "=?" not in text:
+        return text
+    words, payload = [], ""
+    for ch in text:
+        if ch == " ":
+            piece = "_"
+        elif (
+            ch.isascii() and (ch.isalnum() or ch in "!*+-/")
+            if phrase
+            else ch.isascii() and ch.isprintable() and ch not in "=?_"
+        ):
+            piece = ch
+        else:
+            piece = "".join(f"={b:02X}" for b in ch.encode("utf-8"))
+        if len(payload) + len(piece) > 75 - len("=?UTF-8?q??="):
+            words.append(payload)
+            payload = ""
+        payload += piece
+    words.append(payload)
+    return "\n ".join(f"=?UTF-8?q?{w}?=" for w in words)
+
+
 def _headers(mail: Mail, tag: str) -> list[str]:
-    head = [f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001", f"From: {mail.author}", f"Date: {mail.date}"]
-    head.append(f"Subject: {tag} {mail.subject}")
+    name, bracket, address = mail.author.rpartition(" <")
+    author = f"{encoded_header(name, phrase=True)}{bracket}{address}" if bracket else mail.author
+    head = [f"From {ZERO_SHA} Mon Sep 17 00:00:00 2001", f"From: {author}", f"Date: {mail.date}"]
+    head.append(f"Subject: {encoded_header(f'{tag} {mail.subject}')}")
     head += [f"To: {', '.join(mail.to)}"] if mail.to else []
     head += [f"Cc: {', '.join(mail.cc)}"] if mail.cc else []
     return head
