@@ -101,6 +101,20 @@ def target_disagreement(policy_file: Path, tree: Path) -> list[str]:
     return [f"emits for {target.name}, but check --target says {said[:3]}"] if said else []
 
 
+@functools.cache
+def template_comment_words(template_dir: str) -> frozenset[str]:
+    """The words of the comments fpdsl's templates write for a layout: the
+    emitted patch may keep one of them where the tree's own comment would
+    otherwise stay, depending on how the policy's comments line up."""
+    root = resource_dir("templates")
+    words: set[str] = set()
+    for folder in (template_dir, "common"):
+        for path in sorted((root / folder).glob("*.j2")):
+            for comment in re.findall(r"/\*(.*?)\*/", path.read_text(), re.S):
+                words.update(comment.replace("*", " ").split())
+    return frozenset(words)
+
+
 def emitted(policy_file: Path, tree: Path) -> dict[str, str] | str:
     """The patched text of every file the policy changes, or why it was refused."""
     try:
@@ -149,7 +163,9 @@ def emission_problems(text: str, tree: Path, work: Path) -> list[str]:
         known = set(c_tokens(original)[1]) | set(comments_b)
         for comment in set(comments_a) - known:
             body = comment.replace("/*", " ").replace("*/", " ").replace("*", " ").split()
-            stray = [w for w in body if w not in words]
+            name = detect_target(tree).name
+            own = template_comment_words(TEMPLATE_DIRS.get(name, name))
+            stray = [w for w in body if w not in words and w not in own]
             if stray:
                 problems.append(f"{path}: added comment with words the policy did not write: {stray[:5]}")
     name = detect_target(tree).name
