@@ -187,3 +187,11 @@ def test_git_am_keeps_subject_author_and_message(tree: Path, tmp_path: Path, des
     assert subject == f"KVM: arm64: {description}"
     assert author == signoff
     assert " ".join(description.split()) in " ".join(body.split()) and f"Signed-off-by: {signoff}" in body
+
+
+def test_verify_patch_takes_a_rerolled_series_directory(tmp_path: Path) -> None:
+    from fpdsl.emit.verify import series_files
+
+    for name in ("v2-0000-cover-letter.patch", "v2-0001-a.patch", "notes.txt"):
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in series_files([str(tmp_path)])] == ["v2-0000-cover-letter.patch", "v2-0001-a.patch"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fpdsl.diagnostics import UsageError
 
-PATCH_NAME = re.compile(r"^\d{4}-.+\.patch$")
+PATCH_NAME = re.compile(r"^(?:v\d+-)?\d{4}-.+\.patch$")  # with -v N, git writes vN-0001-...
 COVER_SUBJECT = re.compile(r"^Subject: \[[^]]*\b0+/\d+\]", re.MULTILINE)
 
 
