@@ -14,7 +14,7 @@ from fpdsl.diagnostics import Diagnostic, FpdslError, Source, Span
 from fpdsl.lang import ast
 from fpdsl.lang.text_rules import check_text
 from fpdsl.lang.vocabulary import PREDICATES, PRIMITIVES
-from fpdsl.resources import resource_dir
+from fpdsl.lang.tables import grammar_path, load_tables
 
 # What each terminal is called in an error message.
 TERMINAL_NAMES = {
@@ -54,6 +54,9 @@ _KEYWORDS: dict[str, str] = {}
 MAX_NESTING = 100
 
 
+_WHOLE_WORD = r"(?![A-Za-z0-9_])"
+
+
 def _whole_word_keywords(terminal: TerminalDef) -> None:
     """Keywords match whole words only. Lark's contextual lexer would otherwise
     read `flagX` as `flag X` (and `policyp` as `policy p`) wherever a name is
@@ -61,7 +64,7 @@ def _whole_word_keywords(terminal: TerminalDef) -> None:
     pattern = terminal.pattern
     if isinstance(pattern, PatternStr) and pattern.value.isidentifier():
         _KEYWORDS[pattern.value] = terminal.name
-        terminal.pattern = PatternRE(re.escape(pattern.value) + r"(?![A-Za-z0-9_])", pattern.flags)
+        terminal.pattern = PatternRE(re.escape(pattern.value) + _WHOLE_WORD, pattern.flags)
         terminal.priority = 1  # before NAME where both may come
 
 
@@ -73,9 +76,8 @@ def _keyword_as_name(token: Token) -> Token:
     return Token.new_borrow_pos(kind, str(token), token) if kind else token
 
 
-@functools.cache
-def _parser() -> Lark:
-    grammar = (resource_dir("grammars") / "fpdsl.lark").read_text(encoding="utf-8")
+def build_parser(grammar: str) -> Lark:
+    """Build the LALR parser from the grammar text (what the shipped tables hold)."""
     return Lark(
         grammar,
         parser="lalr",
@@ -84,6 +86,19 @@ def _parser() -> Lark:
         edit_terminals=_whole_word_keywords,
         lexer_callbacks={"NAME": _keyword_as_name},
     )
+
+
+@functools.cache
+def _parser() -> Lark:
+    grammar = grammar_path().read_text(encoding="utf-8")
+    parser = load_tables(grammar, {"NAME": _keyword_as_name})
+    if parser is None:
+        return build_parser(grammar)
+    for terminal in parser.terminals:  # what _whole_word_keywords recorded when the tables were built
+        pattern = terminal.pattern
+        if isinstance(pattern, PatternRE) and pattern.value.endswith(_WHOLE_WORD):
+            _KEYWORDS[pattern.value[: -len(_WHOLE_WORD)]] = terminal.name
+    return parser
 
 
 def _span(meta_or_token) -> Span:
