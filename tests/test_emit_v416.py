@@ -89,22 +89,82 @@ def test_a_name_guest_c_already_has_is_an_error(tmp_path: Path) -> None:
     assert not out.exists() and tree_digest(tree) == before
 
 
-def test_removing_code_the_model_does_not_know_is_an_error(tmp_path: Path) -> None:
-    """A tree whose C trap handler does more than the eager baseline's: the
-    policy's trap hook would drop that statement, so nothing is written."""
+def _converted_tree(tmp_path: Path) -> Path:
+    """A v4.16 stand-in with the series' first patch (the C trap handler) applied."""
     tree = write_tree(tmp_path / "v4.16", "v4.16", git=True)
     out = tmp_path / "s"
     assert emit("lazy_until_put", tree, "--series", str(out)).exit_code == 0
     subprocess.run(["git", "apply", str(next(out.glob("0001-*.patch")))], cwd=tree, check=True)
+    return tree
+
+
+def test_a_trap_handler_line_the_model_does_not_know_stays(tmp_path: Path) -> None:
+    """A tree whose C trap handler does more than the eager baseline's: the
+    policy's trap hook changes what it changes and the vendor's line stays."""
+    tree = _converted_tree(tmp_path)
     sw = tree / "arch/arm64/kvm/hyp/switch.c"
     vendor = "\tisb();\n\tvcpu->arch.vendor_fp_count++;\n\thost_ctxt"
     sw.write_text(sw.read_text().replace("\tisb();\n\n\thost_ctxt", vendor))
+    target = tmp_path / "x.patch"
+    assert emit("lazy_until_put", tree, "-o", str(target)).exit_code == 0
+    patch = target.read_text()
+    handler = patch[patch.index("__hyp_switch_fpsimd(u64") :]
+    assert "-\tvcpu->arch.vendor_fp_count++;" not in patch
+    assert "+\tvcpu->arch.fp_untrapped = true;\n \tvcpu->arch.vendor_fp_count++;\n" in handler
+    assert "+\tvcpu->arch.guest_vfp_loaded = true;" in handler
+    subprocess.run(["git", "apply", "--check", str(target)], cwd=tree, check=True)
+
+
+TRAP_WITHOUT_HOST_SAVE = """policy trap_no_host_save "The host registers are saved at load, not in the trap"
+kernel v4.16
+extends lazy_until_put
+
+hook load {
+    fpsimd_save_state(host)
+}
+
+hook trap {
+    disarm_fp_trap()
+    fpsimd_load_state(guest)
+    GUEST_VFP_LOADED = true
+}
+"""
+
+
+def test_removing_code_the_model_does_not_know_is_an_error(tmp_path: Path) -> None:
+    """The policy drops the handler's host save; the vendor's line sits among
+    the lines that change would remove: refused, nothing written."""
+    tree = _converted_tree(tmp_path)
+    sw = tree / "arch/arm64/kvm/hyp/switch.c"
+    text = sw.read_text()
+    save = "\t__fpsimd_save_state(&host_ctxt->gp_regs.fp_regs);\n"
+    sw.write_text(text.replace(save, "\tvcpu->arch.vendor_fp_count++;\n" + save))
+    policy = tmp_path / "trap_no_host_save.fp"
+    policy.write_text(TRAP_WITHOUT_HOST_SAVE)
     target, before = tmp_path / "x.patch", tree_digest(tree)
-    result = emit("lazy_until_put", tree, "-o", str(target))
+    result = run("emit-patch", str(policy), "--tree", str(tree), "-o", str(target))
     assert result.exit_code == 1, result.output
-    assert re.search(r"arch/arm64/kvm/hyp/switch\.c:\d+: the patch would remove a line", result.output)
-    assert "vcpu->arch.vendor_fp_count++;" in result.output and "Traceback" not in result.output
+    assert re.search(r"arch/arm64/kvm/hyp/switch\.c:\d+: 'vcpu->arch\.vendor_fp_count\+\+;' is not code", result.output)
+    assert "nothing was written" in result.output and "Traceback" not in result.output
     assert not target.exists() and tree_digest(tree) == before
+
+
+def test_a_trap_hook_without_the_host_save_drops_the_handlers_local(tmp_path: Path) -> None:
+    tree = _converted_tree(tmp_path)
+    policy = tmp_path / "trap_no_host_save.fp"
+    policy.write_text(TRAP_WITHOUT_HOST_SAVE)
+    target = tmp_path / "x.patch"
+    result = run("emit-patch", str(policy), "--tree", str(tree), "-o", str(target))
+    assert result.exit_code == 0, result.output
+    handler = target.read_text().split("__hyp_switch_fpsimd(u64", 1)[1].split("__kvm_vcpu_run(", 1)[0]
+    removed = [line for line in handler.split("\n") if line.startswith("-")]
+    assert removed == [
+        "-\tkvm_cpu_context_t *host_ctxt;",
+        "-",
+        "-\thost_ctxt = kern_hyp_va(vcpu->arch.host_cpu_context);",
+        "-\t__fpsimd_save_state(&host_ctxt->gp_regs.fp_regs);",
+    ], handler
+    subprocess.run(["git", "apply", "--check", str(target)], cwd=tree, check=True)
 
 
 def test_review_reads_an_mbox_and_names_the_conversion(v417: Path, tmp_path: Path) -> None:
@@ -172,3 +232,37 @@ def test_verify_checks_each_mail_of_the_series_as_its_own_patch(
     assert [p.name for p in patches] == sorted(p.name for p in out.iterdir())
     assert [p.text for p in patches] == [(out / p.name).read_text() for p in patches]
     assert verify.select_patches(patches)[1] == ["0000-cover-letter.patch: a cover letter, not applied"]
+
+
+EXIT_ONLY = """policy eager_exit_bh "The eager exit with softirqs masked around it"
+kernel v4.16
+extends eager
+
+hook exit {
+    local_bh_disable()
+    if !fp_trap_armed() {
+        fpsimd_save_state(guest)
+        fpsimd_load_state(host)
+    }
+    local_irq_enable()
+    local_bh_enable()
+}
+"""
+
+
+def test_a_trap_hook_identical_to_the_baselines_only_gains_the_trap_state(tmp_path: Path) -> None:
+    """Only the exit hook differs from eager; it reads the trap state, so the
+    handler must record it, and that one line is all that changes there (no
+    removed local, no eaten blank line, no rewritten save)."""
+    tree = write_tree(tmp_path / "v4.16", "v4.16", git=True)
+    policy = tmp_path / "eager_exit_bh.fp"
+    policy.write_text(EXIT_ONLY)
+    out = tmp_path / "s"
+    result = run("emit-patch", str(policy), "--tree", str(tree), "--series", str(out))
+    assert result.exit_code == 0, result.output
+    kvm = sorted(out.glob("0002-*.patch"))[0].read_text()
+    hunks = kvm.split("\n@@ ")
+    handler = [h for h in hunks if h.split("\n", 1)[0].endswith("__hyp_switch_fpsimd(u64 esr __always_unused,")]
+    assert len(handler) == 1, kvm
+    changed = [line for line in handler[0].split("\n")[1:] if line[:1] in "+-"]
+    assert changed == ["+\tvcpu->arch.fp_untrapped = true;"], handler[0]

@@ -153,14 +153,22 @@ def merge(path: str, tree: list[str], start: int, end: int, base: list[Line], mi
         if tag == "equal":
             continue
         lines = [line for _, lead in p_items[j1:j2] for line in lead]
-        gone = sorted(to_tree[i] for i in range(i1, i2) if i in to_tree)
+        missing = next((i for i in range(i1, i2) if i not in to_tree), None)
+        if missing is not None:
+            # The tree is not what the baseline says here: a change made
+            # by position alone could leave the old code in place.
+            text = b_code[missing].lines[0].text.strip()
+            raise MergeError(
+                f"{path}:{start + 1}: the tree has no '{text}', which the baseline policy produces here and the "
+                "policy's change removes or rewrites; nothing was written"
+            )
+        gone = sorted(to_tree[i] for i in range(i1, i2))
         # P is written at B's nesting; the tree may nest B's line deeper.
         anchor = next((i for i in (i1, i1 - 1) if i in to_tree), None)
         if anchor is not None:
             lines = _shift(lines, t_units[to_tree[anchor]].depth - b_code[anchor].depth)
         for i in range(i1, i2):
-            if i in to_tree:
-                plan.removed[to_tree[i]] = _origin(b_code[i])
+            plan.removed[to_tree[i]] = _origin(b_code[i])
         if gone:
             _refuse_foreign(path, t_units, gone, to_tree, lines)
             if lines and t_units[gone[0]].group is None:

@@ -77,7 +77,9 @@ class SiteBuilder:
         site = cf.with_leading_comment(node)
         end = site.end
         # Take a blank line with it when the statement stood alone.
-        if site.start > 0 and cf.lines[site.start - 1].strip() == "" and cf.lines[end].strip() == "":
+        # (A block's first statement takes the blank line after it too:
+        # no blank line right after an opening brace.)
+        if site.start > 0 and cf.lines[site.start - 1].strip() in ("", "{") and cf.lines[end].strip() == "":
             end += 1
         self._edit(rel, site.start, end, [], why)
 

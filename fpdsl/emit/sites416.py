@@ -29,6 +29,7 @@ from fpdsl.emit.anchors import AnchorError, CFile
 from fpdsl.emit.codegen import Lowering, layout_environment
 from fpdsl.emit.edits import Edit, Line, Origin
 from fpdsl.emit.identifiers import object_macros, refuse_bad_fields, struct_members
+from fpdsl.emit.merge import merge
 from fpdsl.emit.sites import RUN, SiteBuilder, Tree
 from fpdsl.lang import ast
 from fpdsl.lang.loader import ResolvedPolicy
@@ -40,6 +41,7 @@ ENTRY_S = "arch/arm64/kvm/hyp/entry.S"
 HYP_ENTRY_S = "arch/arm64/kvm/hyp/hyp-entry.S"
 TRAP_C = "__hyp_switch_fpsimd"
 TRAP_ASM = "__fpsimd_guest_restore"
+HOST_CTXT = "host_ctxt"  # the handler's local for KVM's per-CPU host context
 
 # The run function(s) holding the eager FPSIMD save, per layout.
 TEMPLATE = "guest_fp.c.j2"
@@ -62,6 +64,9 @@ class Sites416(SiteBuilder):
         self.sources = {p.source.path: p.source for p in policy.chain}
         folder, env = layout_environment(target.name)
         self.lower = Lowering(folder, policy.path, env)
+        # The baseline (eager) renders without the policy's trap state.
+        self.base_lower = Lowering(folder, baseline.path, env)
+        self.base_lower.prims = env.get_template(f"{folder}/primitives.c.j2").make_module(vars={"baseline": True})
         self.kvm_file = env.get_template(f"{folder}/{TEMPLATE}").make_module()
         self.baseline = baseline
         self.removable: dict[str, set[int]] = {}
@@ -184,27 +189,34 @@ class Sites416(SiteBuilder):
         self.allow(T.HYP_C, set(range(site.start, site.end)) - keep_lines)
 
     def _trap(self) -> None:
-        """The policy's trap hook in place of what __hyp_switch_fpsimd()
-        does for the eager baseline; its AArch32 FPEXC32_EL2 part stays."""
+        """The policy's trap hook merged into __hyp_switch_fpsimd() (the
+        4.17 handler, or the series' conversion of 4.16's assembly): what
+        the policy changes relative to the baseline's trap hook, and
+        nothing else, so the handler's own lines (its host_ctxt local, its
+        blank lines, the AArch32 FPEXC32_EL2 part) stay as they are."""
         why, cf = self.baseline_why("trap"), self.tree[T.HYP_C]
         body = cf.function(TRAP_C).child_by_field_name("body")
-        stmts = [n for n in body.named_children if n.type != "comment"]
-        fpexc = [n for n in stmts if "fpexc32_el2" in cf._text(n)]
-        mine = [n for n in stmts if n not in fpexc]
-        if not mine:
-            raise AnchorError(f"{T.HYP_C}: {TRAP_C}() has no statements to replace")
-        start, end = mine[0].start_point[0], mine[-1].end_point[0] + 1
-        if fpexc:
-            end = cf.with_leading_comment(fpexc[0]).start
+        start, end = body.start_point[0] + 1, body.end_point[0]
         hook = self._hook("trap")
-        lines = self._render("trap", hook.body if hook else (), "hyp", "\t")
-        if fpexc:
-            lines.append(Line("", why))
-        self._edit(T.HYP_C, start, end, lines, why)
-        known = [n for n in mine if _known_trap_statement(cf._text(n))]
-        lines_known = {i for n in known for i in range(n.start_point[0], n.end_point[0] + 1)}
-        prose = {i for i in range(start, end) if _is_prose(cf.lines[i])}
-        self.allow(T.HYP_C, lines_known | prose)
+        mine = self._render("trap", hook.body if hook else (), "hyp", "\t")
+        wanted = self.lower.needs.locals.pop("trap", {})
+        base_hook = self.baseline.hooks.get("trap")
+        base = []
+        if base_hook is not None:
+            base = self.base_lower.body(base_hook, base_hook.body, "hyp", "\t", None)
+        edits = merge(T.HYP_C, cf.lines, start, end, base, mine)
+        for e in edits:
+            self.allow(T.HYP_C, range(e.start, e.end))
+        self.edits.extend(edits)
+        try:
+            declared = cf.local_declaration(TRAP_C, HOST_CTXT)
+        except AnchorError:
+            declared = None
+        if declared is not None and not any(HOST_CTXT in d for d in wanted):
+            self._remove(T.HYP_C, declared, why)  # the policy no longer saves to the host context
+        wanted = {d: s for d, s in wanted.items() if declared is None or HOST_CTXT not in d}
+        if wanted:
+            self.declare_locals(T.HYP_C, TRAP_C, wanted)
 
     def _trap_wiring(self) -> None:
         needs = self.lower.needs
@@ -309,27 +321,6 @@ def _callee(node: Node) -> str | None:
         return None
     fn = expr.child_by_field_name("function")
     return fn.text.decode() if fn is not None else None
-
-
-_TRAP_KNOWN = (
-    re.compile(r"^if \(has_vhe\(\)\)\s+write_sysreg\(read_sysreg\(cpacr_el1\)"),
-    re.compile(r"^isb\(\);$"),
-    re.compile(r"^kvm_cpu_context_t \*host_ctxt;$"),
-    re.compile(r"^host_ctxt = kern_hyp_va\(vcpu->arch\.host_cpu_context\);$"),
-    re.compile(r"^__fpsimd_save_state\(&host_ctxt->gp_regs\.fp_regs\);$"),
-    re.compile(r"^__fpsimd_restore_state\(&vcpu->arch\.ctxt\.gp_regs\.fp_regs\);$"),
-)
-
-
-def _known_trap_statement(text: str) -> bool:
-    """A statement of the eager trap handler (what the conversion writes,
-    and what eager.fp's trap hook says)."""
-    return any(p.search(text.strip()) for p in _TRAP_KNOWN)
-
-
-def _is_prose(line: str) -> bool:
-    s = line.strip()
-    return not s or s.startswith(("/*", "*", "//"))
 
 
 def _declares_used(decl: str, body: list[Line]) -> bool:

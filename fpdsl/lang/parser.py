@@ -12,9 +12,9 @@ from lark.lexer import PatternRE, PatternStr, TerminalDef
 
 from fpdsl.diagnostics import Diagnostic, FpdslError, Source, Span
 from fpdsl.lang import ast
+from fpdsl.lang.tables import grammar_path, load_tables
 from fpdsl.lang.text_rules import check_text
 from fpdsl.lang.vocabulary import PREDICATES, PRIMITIVES
-from fpdsl.lang.tables import grammar_path, load_tables
 
 # What each terminal is called in an error message.
 TERMINAL_NAMES = {
