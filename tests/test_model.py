@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from fpdsl.model.machine import Machine, ModelConfig
+from fpdsl.model.hosts import host_machine
+from fpdsl.model.machine import ModelConfig
 from fpdsl.model.runloop import initial_world, step, successors
 from fpdsl.model.values import GUEST, KERNEL, VCPU_THREAD, ZERO
 
@@ -41,7 +42,7 @@ class FnHooks:
 
 def machine(kernel="v4.16", hooks=None, flags=(), **bound):
     config = ModelConfig(kernel=kernel, **bound)
-    return Machine(config, hooks or NoHooks(), initial_world(config, flags))
+    return host_machine(config, hooks or NoHooks(), initial_world(config, flags))
 
 
 def kinds(m):

@@ -26,10 +26,6 @@ class ModelConfig:
     symmetry: bool = True
     dead_values: bool = False  # the explorer may forget contents nothing can read (fpdsl.model.canon.Forget)
 
-    @property
-    def v418(self) -> bool:
-        return self.kernel != "v4.16"
-
     def task_names(self) -> list[str]:
         return [VCPU_THREAD] + [f"B{i + 1}" for i in range(self.tasks)]
 
@@ -172,121 +168,34 @@ class Machine:
             return f"task:{VCPU_THREAD}"
         return "guest"
 
-    # ---- host fpsimd machinery (arch/arm64/kernel/fpsimd.c) --------------
+    # ---- host fpsimd machinery: each kernel version's module (fpdsl.model.hosts)
 
     def task_save(self, task, origin: Any) -> None:
-        """task_fpsimd_save(): current's live state into its task struct."""
-        self.save_regs(f"task:{task.name}", origin, with_sve=self.config.sve and task.sve)
+        raise NotImplementedError
 
     def fpsimd_save(self, origin: Any) -> None:
-        """v4.18 fpsimd_save(): unless current has TIF_FOREIGN_FPSTATE, save
-        the registers into whatever state is bound to this CPU."""
-        self._warn_unless_softirq_safe("fpsimd_save()", origin)
-        cur = self.current()
-        if cur is None or cur.foreign:
-            return
-        bound = self.c.bound
-        if bound is None:
-            return
-        if bound == "guest":
-            self.save_regs("guest", origin)
-        else:
-            self.save_regs(f"task:{bound}", origin, with_sve=self.config.sve and cur.sve)
+        raise NotImplementedError
 
     def flush_cpu_state(self, origin: Any) -> None:
-        """fpsimd_flush_cpu_state(): forget the binding. v4.18 also sets
-        current's TIF_FOREIGN_FPSTATE; v4.16 does not (the seed's wrinkle)."""
-        self.c.bound = None
-        self.c.bound_sve = False
-        if self.config.v418:
-            cur = self.current()
-            if cur is not None:
-                cur.foreign = True
-        self.op("invalidate", "cpu", None, origin)
-
-    def _warn_unless_softirq_safe(self, what: str, origin: Any) -> None:
-        """v4.18 fpsimd_save(), fpsimd_bind_state_to_cpu():
-        WARN_ON(!in_softirq() && !irqs_disabled()): a softirq's
-        kernel_neon_begin() must not run in the middle."""
-        c = self.c
-        if c.bh == 0 and not c.in_softirq and c.irq == 0:
-            self.violate(
-                "kernel-rules",
-                f"{what} called with softirqs and interrupts enabled (WARN_ON(!in_softirq() && !irqs_disabled()))",
-                origin,
-            )
+        raise NotImplementedError
 
     def bind(self, target: str, origin: Any) -> None:
-        """fpsimd_bind_state_to_cpu() / fpsimd_bind_task_to_cpu()."""
-        if self.config.v418:
-            self._warn_unless_softirq_safe("fpsimd_bind_state_to_cpu()", origin)
-        if target == "guest":
-            self.c.bound, self.c.bound_sve = "guest", False
-        else:
-            task = self.world.tasks[target[5:]]
-            self.c.bound, self.c.bound_sve = task.name, self.config.sve and task.sve
-            task.last_cpu = self.cpu
-        self.op("bind", target, None, origin)
+        raise NotImplementedError
 
     def sve_flush_cpu_state(self, origin: Any) -> None:
-        """v4.16 sve_flush_cpu_state(): invalidate the binding only if the
-        bound state had SVE in use (KVM's FPSIMD-only switch destroys the
-        SVE high bits, nothing else)."""
-        if self.c.bound is not None and self.c.bound_sve:
-            self.flush_cpu_state(origin)
+        raise NotImplementedError
 
     def restore_current_state(self, origin: Any = "fpsimd_restore_current_state()") -> None:
-        """Return to user: reload current's state if TIF_FOREIGN_FPSTATE."""
-        cur = self.current()
-        if cur is None or not cur.foreign:
-            return
-        self.c.bh += 1  # local_bh_disable(); softirqs pending by now ran at interrupt exit
-        self.load_regs(f"task:{cur.name}", origin, with_sve=self.config.sve and cur.sve)
-        self.bind(f"task:{cur.name}", origin)
-        cur.foreign = False
-        self.c.bh -= 1
+        raise NotImplementedError
 
     def thread_switch(self, nxt: str | None, origin: Any = "fpsimd_thread_switch()") -> None:
-        """fpsimd_thread_switch(): save prev's live state, then work out next's
-        TIF_FOREIGN_FPSTATE from the binding."""
-        cur = self.current()
-        if cur is not None:
-            self.c.irq += 1  # __switch_to() runs with interrupts off
-            if self.config.v418:
-                self.fpsimd_save(origin)
-            elif not cur.foreign:
-                self.task_save(cur, origin)
-            self.c.irq -= 1
-        if nxt is not None:
-            t = self.world.tasks[nxt]
-            t.foreign = not (self.c.bound == nxt and t.last_cpu == self.cpu)
+        raise NotImplementedError
 
     def may_use_simd(self) -> bool:
-        c = self.c
-        return c.irq == 0 and not c.neon_busy
+        raise NotImplementedError
 
     def kernel_neon_begin(self, origin: Any) -> None:
-        """kernel_neon_begin(): save current's live user state, invalidate the
-        binding, mark NEON busy, disable preemption."""
-        c = self.c
-        if not self.may_use_simd():
-            self.violate(
-                "kernel-rules",
-                "kernel_neon_begin() called while may_use_simd() is false (BUG_ON)",
-                origin,
-            )
-        c.bh += 1
-        c.neon_busy = True
-        cur = self.current()
-        if cur is not None:
-            if self.config.v418:
-                self.fpsimd_save(origin)
-            elif not cur.foreign:  # test_and_set_thread_flag(TIF_FOREIGN_FPSTATE)
-                cur.foreign = True
-                self.task_save(cur, origin)
-        self.flush_cpu_state(origin)
-        c.preempt += 1
-        c.bh -= 1
+        raise NotImplementedError
 
     def kernel_neon_end(self, origin: Any) -> None:
         c = self.c
@@ -294,6 +203,22 @@ class Machine:
             self.violate("kernel-rules", "kernel_neon_end() without a matching kernel_neon_begin() (WARN_ON)", origin)
         c.neon_busy = False
         self.preempt_enable(origin)
+
+    # ---- user space and syscalls, as each version's entry code has them ----
+
+    def user_fp(self, task) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def user_sve_enabled(cls, config: ModelConfig, world: World, task) -> bool:
+        """Whether a `user_sve` event exists for `task` (running on its CPU)."""
+        raise NotImplementedError
+
+    def user_sve(self, task) -> None:
+        raise NotImplementedError
+
+    def syscall(self, task) -> None:
+        raise NotImplementedError
 
     def use_kernel_neon(self, origin: Any) -> None:
         """A kernel-mode NEON user (crypto, checksum) clobbers the registers."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from fpdsl.model.hosts import HOSTS, host_machine
 from fpdsl.model.machine import Hooks, Machine, ModelConfig
 from fpdsl.model.records import Op, Violation
 from fpdsl.model.state import Cpu, Task, Vcpu, World
@@ -89,7 +90,7 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
             pc = task.pc
             if pc == "user":
                 events.append(("user_fp", name, None))
-                if config.sve and not task.sve:
+                if HOSTS[config.kernel].user_sve_enabled(config, world, task):
                     events.append(("user_sve", name, None))
                 if name == VCPU_THREAD:
                     if config.runs is None or world.runs < config.runs:
@@ -130,7 +131,7 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
 def step(world: World, event: Event, config: ModelConfig, hooks: Hooks, record: bool = True) -> StepResult:
     """Apply one event to a copy of `world`."""
     w = world.clone()
-    m = Machine(config, hooks, w, record)
+    m = host_machine(config, hooks, w, record)
     kind, actor, arg = event
     if kind in ("irq", "switch"):
         m.cpu = actor
@@ -145,41 +146,16 @@ def step(world: World, event: Event, config: ModelConfig, hooks: Hooks, record: 
 
 
 def _user_fp(m: Machine, name: str, _arg) -> None:
-    task = m.world.tasks[name]
-    c = m.c
-    m.check_read(name, c.v, "user space")
-    if task.sve and m.config.sve:
-        m.check_read(name, c.z, "user space", "SVE high bits")
-        c.v = c.z = m.world.fresh(name)
-    else:
-        c.v = m.world.fresh(name)
-        c.z = ZERO  # an FPSIMD write zeroes the SVE high bits
-    m.op("write", name, c.v, "user space")
+    m.user_fp(m.world.tasks[name])
 
 
 def _user_sve(m: Machine, name: str, _arg) -> None:
-    """do_sve_acc(): save the FPSIMD state, convert it to SVE (high bits zero),
-    set TIF_SVE, reload on the way back; then the first SVE use."""
-    task = m.world.tasks[name]
-    origin = "do_sve_acc()"
-    m.bh_disable(origin)
-    if not task.foreign:
-        m.task_save(task, origin)
-    task.saved_z = ZERO
-    task.last_cpu = None  # fpsimd_flush_task_state()
-    task.foreign = True
-    task.sve = True
-    m.bh_enable(origin)
-    m.restore_current_state()
-    c = m.c
-    m.check_read(name, c.v, "user space")
-    c.v = c.z = m.world.fresh(name)
-    m.op("write", name, c.v, "user space")
+    m.user_sve(m.world.tasks[name])
 
 
 def _syscall(m: Machine, name: str, _arg) -> None:
     task = m.world.tasks[name]
-    task.sve = False  # el0_svc: sve_user_discard()
+    m.syscall(task)
     task.pc = "kernel"
 
 
@@ -191,7 +167,7 @@ def _ret_to_user(m: Machine, name: str, _arg) -> None:
 def _ioctl(m: Machine, name: str, _arg) -> None:
     w = m.world
     a = w.tasks[name]
-    a.sve = False  # the KVM_RUN syscall discards the SVE high bits
+    m.syscall(a)  # KVM_RUN is a syscall: the version's entry code runs
     if m.config.runs is not None:
         w.runs += 1
     w.exits = 0

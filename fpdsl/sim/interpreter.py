@@ -177,16 +177,16 @@ def _primitive(call: ast.Call, origin: PolicyLine) -> Action:
 
         return neon_busy
     simple = {
-        "local_bh_disable": Machine.bh_disable,
-        "local_bh_enable": Machine.bh_enable,
-        "preempt_disable": Machine.preempt_disable,
-        "preempt_enable": Machine.preempt_enable,
-        "local_irq_disable": Machine.irq_disable,
-        "local_irq_enable": Machine.irq_enable,
-        "local_irq_save": Machine.irq_disable,
-        "local_irq_restore": Machine.irq_enable,
-        "kernel_neon_begin": Machine.kernel_neon_begin,
-        "kernel_neon_end": Machine.kernel_neon_end,
+        "local_bh_disable": "bh_disable",
+        "local_bh_enable": "bh_enable",
+        "preempt_disable": "preempt_disable",
+        "preempt_enable": "preempt_enable",
+        "local_irq_disable": "irq_disable",
+        "local_irq_enable": "irq_enable",
+        "local_irq_save": "irq_disable",
+        "local_irq_restore": "irq_enable",
+        "kernel_neon_begin": "kernel_neon_begin",
+        "kernel_neon_end": "kernel_neon_end",
     }
-    method = simple[name]
-    return lambda m: method(m, origin)
+    method = simple[name]  # looked up on the machine: each kernel version has its own
+    return lambda m: getattr(m, method)(origin)
