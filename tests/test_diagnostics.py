@@ -478,7 +478,7 @@ CASES = [
         1,
         "4:3",
         "fpsimd_save() does not exist in the v4.16 host machinery",
-        "declare 'kernel v4.18' after the policy line",
+        "declare 'kernel v4.18' (or later) after the policy line",
     ),
     Case(
         "unknown-kernel-version",
@@ -486,7 +486,7 @@ CASES = [
         1,
         "2:8",
         "unknown kernel model 'v5.10'",
-        "the model knows v4.16 and v4.18",
+        "the model knows v4.16, v4.18, v6.1.134, v6.1, v6.12.0, v6.12",
     ),
     Case(
         "unknown-base",

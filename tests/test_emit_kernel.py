@@ -30,6 +30,10 @@ REFUSED = {
     "neon_busy": "sve_flush_cpu_state() exists until v4.16",
     "no_softirq_no_preempt": "sve_flush_cpu_state() exists until v4.16",
     "host_machinery": "the 6.x hyp never saves host state, so there is no FP_HOST",
+    **{
+        p: "kernel model cannot be emitted yet"
+        for p in ("kvm_v6_1_134", "kvm_v6_1", "kvm_v6_12_0", "kvm_v6_12_0_no_prepare", "kvm_v6_12")
+    },
 }
 HOST_MACHINERY_V6 = ROOT / "policies" / "host_machinery_v6.fp"
 FUNCTIONS = ("kvm_arch_vcpu_load_fp", "kvm_arch_vcpu_ctxflush_fp", "kvm_arch_vcpu_ctxsync_fp", "kvm_arch_vcpu_put_fp")

@@ -222,6 +222,7 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     help="write the first counterexample as a scenario file, to replay with --scenario",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress line")
+@click.option("--guest-sve", is_flag=True, help="the guest has SVE (vcpu_has_sve()); 6.x kernel models only")
 @click.pass_context
 def simulate_cmd(
     ctx,
@@ -241,6 +242,7 @@ def simulate_cmd(
     dot_file,
     save_scenario,
     quiet,
+    guest_sve,
 ):
     """Explore every interleaving up to a bound, or replay a --scenario step by step.
 
@@ -259,6 +261,14 @@ def simulate_cmd(
         raise UsageError("--skip leaves no property to check")
     bound = {"cpus": cpus, "tasks": tasks, "runs": runs, "exits": exits, "dead_values": forget_dead}
     files = _policy_files(policies)
+    if guest_sve:
+        bound["guest_sve"] = True
+        if scenario:
+            raise UsageError("--guest-sve cannot be used with --scenario")
+        for path in files:
+            kernel = _load_checked(path).kernel
+            if not kernel.startswith("v6"):
+                raise UsageError(f"--guest-sve: {path} runs on the {kernel} model, which has no SVE guests")
     if scenario:
         given = [f"--{n}" for n in ("cpus", "tasks", "runs", "exits") if _given(ctx, n)]
         given += [o for o, v in (("--all", all_), ("--dot", dot_file), ("--save-scenario", save_scenario)) if v]

@@ -172,6 +172,18 @@ def _collect(emission: Emission, tree: Tree, edits: list[Edit], keep_same: bool 
 
 def version_problems(policy: ResolvedPolicy, target: T.Target) -> list[Diagnostic]:
     """Every call of a primitive the target's kernel does not have."""
+    if policy.kernel.startswith("v6"):
+        # The 6.x templates render the v4.18 model's vocabulary
+        # (host_machinery_v6); the 6.x models' own is not emitted yet.
+        return [
+            Diagnostic(
+                f"policies of the {policy.kernel} kernel model cannot be emitted yet: the {target.name} templates "
+                "write the vocabulary of the v4.18 model (fpsimd_save(), fpsimd_flush_cpu_state())",
+                policy.policy.kernel_span,
+                policy.policy.source,
+                "see policies/host_machinery_v6.fp for a policy the v6.1 and v6.12 targets emit",
+            )
+        ]
     problems = []
     rank = KERNEL_VERSIONS.index(target.kernel)
     for hook in policy.hooks.values():

@@ -14,7 +14,9 @@ from fpdsl.lang.vocabulary import (
     PAIRED_HOOKS,
     PREDICATES,
     PRIMITIVES,
+    REPLACEMENTS,
     Effect,
+    kernel_index,
 )
 
 _KIND_WORDS = {"storage": "saved state", "bindable": "bindable state", "thread_flag": "thread flag"}
@@ -46,7 +48,7 @@ class _Checker:
             self.error(
                 f"unknown kernel model '{policy.kernel}'",
                 policy.kernel_span,
-                "the model knows " + " and ".join(KERNEL_VERSIONS),
+                "the model knows " + ", ".join(KERNEL_VERSIONS),
                 src,
             )
         seen: dict[str, ast.FlagDecl] = {}
@@ -182,18 +184,21 @@ class _Checker:
                     src,
                 )
         self.check_context(call, spec, src, context)
-        if spec.until == "v4.16" and self.resolved.kernel != "v4.16":
+        kernel = self.resolved.kernel
+        if kernel not in KERNEL_VERSIONS:
+            return
+        if spec.until is not None and kernel_index(kernel) > kernel_index(spec.until):
             self.error(
-                f"{call.name}() was removed in v4.18",
+                f"{call.name}() is not in the {kernel} host machinery (the last model with it is {spec.until})",
                 call.span,
-                "use fpsimd_flush_cpu_state(), or declare 'kernel v4.16'",
+                REPLACEMENTS.get(call.name, f"declare 'kernel {spec.until}'"),
                 src,
             )
-        if spec.since == "v4.18" and self.resolved.kernel == "v4.16":
+        if spec.since is not None and kernel_index(kernel) < kernel_index(spec.since):
             self.error(
-                f"{call.name}() does not exist in the v4.16 host machinery",
+                f"{call.name}() does not exist in the {kernel} host machinery",
                 call.span,
-                "declare 'kernel v4.18' after the policy line",
+                f"declare 'kernel {spec.since}' (or later) after the policy line",
                 src,
             )
 

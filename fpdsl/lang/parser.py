@@ -432,7 +432,9 @@ def _unexpected_character(exc: UnexpectedCharacters, source: Source, expected: s
 
 _DESCRIPTION_HINT = 'give the policy a one-line description in double quotes after its name: policy NAME "..."'
 _DOC_COMMENT_HINT = "a '##' comment documents the flag, hook or statement that follows it; use '#' for a plain comment"
-_KERNEL_HINT = "kernel versions are written like v4.16 (the model knows v4.16 and v4.18)"
+_KERNEL_HINT = (
+    "kernel versions are written like v4.16 (the model knows v4.16, v4.18, v6.1.134, v6.1, v6.12.0 and v6.12)"
+)
 _ORDER_HINT = "declarations come in this order: policy, kernel, extends, flags, then hooks"
 
 

@@ -83,11 +83,29 @@ PRIMITIVES: dict[str, Primitive] = {
             (),
             "save the live registers into the state bound to this CPU, unless TIF_FOREIGN_FPSTATE",
             since="v4.18",
+            until="v4.18",  # static in 6.x fpsimd.c (6.12: fpsimd_save_user_state())
         ),
         Primitive(
             "fpsimd_bind_state_to_cpu", ("bindable",), "bind a saved state to this CPU's registers", since="v4.18"
         ),
-        Primitive("fpsimd_flush_cpu_state", (), "forget which saved state this CPU's registers hold"),
+        Primitive("fpsimd_flush_cpu_state", (), "forget which saved state this CPU's registers hold", until="v4.18"),
+        Primitive(
+            "fpsimd_save_and_flush_cpu_state",
+            (),
+            "with interrupts masked, save the bound state and unbind it (current gets TIF_FOREIGN_FPSTATE)",
+            since="v6.1.134",
+        ),
+        Primitive(
+            "fpsimd_kvm_prepare",
+            (),
+            "if current has TIF_SVE, clear it and convert its saved state to FPSIMD (the 2022 fix)",
+            since="v6.12.0",  # 6.1.y had it only between the 2025 backport's first and fifth patch
+            until="v6.12.0",  # removed by the 2025 fix
+        ),
+        Primitive(
+            "sve_user_enable", (), "let EL0 use SVE without trapping (CPACR_EL1.ZEN_EL0EN set)", since="v6.1.134"
+        ),
+        Primitive("sve_user_disable", (), "make EL0's SVE use trap (CPACR_EL1.ZEN_EL0EN clear)", since="v6.1.134"),
         Primitive(
             "sve_flush_cpu_state",
             (),
@@ -131,6 +149,8 @@ PREDICATES: dict[str, Primitive] = {
         Primitive("system_supports_sve", (), "the system has SVE", hyp="v4.16"),
         Primitive("irqs_disabled", (), "interrupts are masked on this CPU"),
         Primitive("kernel_neon_busy", (), "this CPU's kernel_neon_busy is set"),
+        Primitive("sve_user_enabled", (), "EL0 may use SVE without trapping (CPACR_EL1.ZEN_EL0EN)", since="v6.1.134"),
+        Primitive("vcpu_has_sve", (), "the guest has SVE (vcpu_has_sve())", since="v6.1.134", hyp="v6.1.134"),
     )
 }
 
@@ -170,5 +190,20 @@ ARGUMENT_RULES = (
     ),
 )
 
-KERNEL_VERSIONS = ("v4.16", "v4.18")
+# The host machinery models, oldest first (fpdsl.model.hosts): v6.1.134 and
+# v6.12.0 are the releases before the 2025 fixes, v6.1 and v6.12 the 6.1.y and
+# 6.12.y after them (Debian's 6.1.192 and 6.12.117).
+KERNEL_VERSIONS = ("v4.16", "v4.18", "v6.1.134", "v6.1", "v6.12.0", "v6.12")
 DEFAULT_KERNEL = "v4.16"
+
+# What to write instead of a primitive a later kernel lacks.
+REPLACEMENTS = {
+    "sve_flush_cpu_state": "use fpsimd_flush_cpu_state(), or declare 'kernel v4.16'",
+    "fpsimd_save": "6.x KVM calls fpsimd_save_and_flush_cpu_state()",
+    "fpsimd_flush_cpu_state": "6.x KVM calls fpsimd_save_and_flush_cpu_state()",
+}
+
+
+def kernel_index(kernel: str) -> int:
+    """Position of a known kernel model in time (KERNEL_VERSIONS)."""
+    return KERNEL_VERSIONS.index(kernel)

@@ -139,6 +139,8 @@ def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bou
         c.irq_pending,
         curr,
         _canon(c.host, versions, tmap),
+        c.zen,
+        c.to_save,
     )
 
 
@@ -170,9 +172,13 @@ def _flat_key(
             -1 if last is None or (bound is not None and name not in bound) else cperm[last],
             t.pc,
             -1 if cpu is None else cperm[cpu],
+            t.fp_type,
+            t.sve_live,
+            _canon(t.saved_sv, versions, tmap),
         )
     v = w.vcpu
     out.append(_canon(v.saved_v, versions, tmap))
+    out.append(_canon(v.saved_z, versions, tmap))
     out.append(v.trap_armed)
     out += v.flags
     out += (-1 if v.loaded is None else cperm[v.loaded], w.runs, w.exits)

@@ -23,6 +23,7 @@ class ModelConfig:
     runs: int | None = 1  # KVM_RUN calls (None: unbounded, not counted in the state)
     exits: int | None = 2  # guest exits per KVM_RUN (None: unbounded, not counted)
     sve: bool = True  # system_supports_sve()
+    guest_sve: bool = False  # 6.x: vcpu_has_sve(): the guest's state has SVE bits
     symmetry: bool = True
     dead_values: bool = False  # the explorer may forget contents nothing can read (fpdsl.model.canon.Forget)
 
@@ -143,6 +144,9 @@ class Machine:
         w = self.world
         if target == "guest":
             w.vcpu.saved_v = c.v
+            if with_sve:
+                self._check_store(target, c.z, origin, "SVE")
+                w.vcpu.saved_z = c.z
         elif target.startswith("host:"):
             w.cpus[int(target[5:])].host = c.v
         else:
@@ -157,8 +161,32 @@ class Machine:
         """Load a saved state; an FPSIMD-only load zeroes the SVE high bits."""
         c = self.c
         c.v = self._storage_get(target)
-        c.z = self.world.tasks[target[5:]].saved_z if with_sve else ZERO
+        if not with_sve:
+            c.z = ZERO
+        elif target == "guest":
+            c.z = self.world.vcpu.saved_z
+        else:
+            c.z = self.world.tasks[target[5:]].saved_z
         self.op("restore", target, c.v, origin)
+
+    def save_state(self, target: str, origin: Any) -> None:
+        """A policy's fpsimd_save_state(): the FPSIMD registers (2018 KVM)."""
+        self.save_regs(target, origin)
+
+    def load_state(self, target: str, origin: Any) -> None:
+        """A policy's fpsimd_load_state()."""
+        self.load_regs(target, origin)
+
+    def guest_uses_fp(self) -> None:
+        """The guest reads its registers and writes new FPSIMD values."""
+        c = self.c
+        self.check_read(GUEST, c.v, "the guest")
+        c.v = self.world.fresh(GUEST)
+        c.z = ZERO
+        self.op("write", GUEST, c.v, "the guest")
+
+    def guest_exited(self) -> None:
+        """What the world switch back to the host does to host state (2018: nothing modelled)."""
 
     def storage(self, name: str) -> str:
         """A policy's storage name (guest/host/task) as a target."""
@@ -219,6 +247,9 @@ class Machine:
 
     def syscall(self, task) -> None:
         raise NotImplementedError
+
+    def syscall_exit(self, task) -> None:
+        """The end of a syscall, after the return-to-user work (6.12: fpsimd_syscall_exit())."""
 
     def use_kernel_neon(self, origin: Any) -> None:
         """A kernel-mode NEON user (crypto, checksum) clobbers the registers."""

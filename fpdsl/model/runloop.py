@@ -64,12 +64,15 @@ def initial_world(config: ModelConfig, flags: tuple[bool, ...]) -> World:
     cpus = [Cpu() for _ in range(config.cpus)]
     tasks = {n: Task(n) for n in config.task_names()}
     w = World(cpus, tasks, Vcpu(flags))
+    w.sve_types = config.kernel.startswith("v6")
     for name, task in tasks.items():
         w.versions[name] = 1
         task.saved_v = (name, 1)
         task.pc = "kernel"  # runnable, about to return to user space
     w.versions[GUEST] = 1
     w.vcpu.saved_v = (GUEST, 1)
+    if config.guest_sve:
+        w.vcpu.saved_z = (GUEST, 1)  # an SVE guest's state: all of Z is its own
     # The vcpu thread runs on CPU 0 in user space with its state live.
     a = tasks[VCPU_THREAD]
     a.cpu, a.foreign, a.last_cpu, a.pc = 0, False, 0, "user"
@@ -161,6 +164,7 @@ def _syscall(m: Machine, name: str, _arg) -> None:
 
 def _ret_to_user(m: Machine, name: str, _arg) -> None:
     m.restore_current_state()
+    m.syscall_exit(m.world.tasks[name])
     m.world.tasks[name].pc = "user"
 
 
@@ -214,11 +218,7 @@ def _guest_fp(m: Machine, name: str, _arg) -> None:
         if v.trap_armed:
             m.violate("kernel-rules", "the trap hook left the FP trap armed: the guest would trap forever", "hyp")
             return
-    c = m.c
-    m.check_read(GUEST, c.v, "the guest")
-    c.v = m.world.fresh(GUEST)
-    c.z = ZERO
-    m.op("write", GUEST, c.v, "the guest")
+    m.guest_uses_fp()
 
 
 def _exit(m: Machine, name: str, irq: bool) -> None:
@@ -226,6 +226,7 @@ def _exit(m: Machine, name: str, irq: bool) -> None:
     if m.config.exits is not None:
         w.exits += 1
     m.op("exits", "guest exit", None, "kvm_arch_vcpu_ioctl_run()")
+    m.guest_exited()
     if irq:
         m.c.irq_pending = True
     depth = m.c.irq
@@ -257,6 +258,7 @@ def _to_user(m: Machine, name: str, _arg) -> None:
     m.op("exits_to_user", "exit to user space", None, "kvm_arch_vcpu_ioctl_run()")
     _vcpu_put(m, irqs_off=False)
     m.restore_current_state()
+    m.syscall_exit(m.world.tasks[name])
     m.world.tasks[name].pc = "user"
     m.world.exits = 0
 

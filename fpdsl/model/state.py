@@ -24,6 +24,8 @@ class Cpu:
         "curr",  # running task name or None (idle, a kernel thread)
         "host",  # kvm_host_cpu_state: KVM's per-CPU copy of the host registers
         "in_softirq",  # transient within a step
+        "zen",  # 6.x: CPACR_EL1.ZEN_EL0EN, user SVE does not trap (per-CPU hardware state)
+        "to_save",  # 6.x: fpsimd_last_state.to_save of the binding: "current", "fpsimd" or "sve"
     )
 
     def __init__(self) -> None:
@@ -40,17 +42,32 @@ class Cpu:
         self.curr: str | None = None
         self.host: Value = ZERO
         self.in_softirq = False
+        self.zen = False
+        self.to_save = "current"
 
     def clone(self) -> Cpu:
         c = Cpu.__new__(Cpu)
         c.v, c.z, c.bound, c.neon_busy, c.irq, c.bh = self.v, self.z, self.bound, self.neon_busy, self.irq, self.bh
         c.preempt, c.softirq_pending, c.irq_pending = self.preempt, self.softirq_pending, self.irq_pending
         c.curr, c.host, c.in_softirq, c.bound_sve = self.curr, self.host, self.in_softirq, self.bound_sve
+        c.zen, c.to_save = self.zen, self.to_save
         return c
 
 
 class Task:
-    __slots__ = ("name", "saved_v", "saved_z", "foreign", "sve", "last_cpu", "pc", "cpu")
+    __slots__ = (
+        "name",
+        "saved_v",
+        "saved_z",
+        "foreign",
+        "sve",
+        "last_cpu",
+        "pc",
+        "cpu",
+        "fp_type",
+        "sve_live",
+        "saved_sv",
+    )
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -61,26 +78,31 @@ class Task:
         self.last_cpu: int | None = None  # fpsimd_state.cpu
         self.pc = "user"  # where the thread is: user, kernel, loop, guest, handle
         self.cpu: int | None = None  # CPU it runs on, None when not running
+        self.fp_type = "fpsimd"  # 6.x thread.fp_type: the format of the saved state ("fpsimd" or "sve")
+        self.sve_live = False  # 6.x: user code wrote SVE state since its last syscall and will read it back
+        self.saved_sv: Value = ZERO  # 6.x: the V part of thread.sve_state (an SVE save writes it, not fpsimd_state)
 
     def clone(self) -> Task:
         t = Task.__new__(Task)
         t.name, t.saved_v, t.saved_z, t.foreign = self.name, self.saved_v, self.saved_z, self.foreign
         t.sve, t.last_cpu, t.pc, t.cpu = self.sve, self.last_cpu, self.pc, self.cpu
+        t.fp_type, t.sve_live, t.saved_sv = self.fp_type, self.sve_live, self.saved_sv
         return t
 
 
 class Vcpu:
-    __slots__ = ("saved_v", "trap_armed", "flags", "loaded")
+    __slots__ = ("saved_v", "saved_z", "trap_armed", "flags", "loaded")
 
     def __init__(self, flags: tuple[bool, ...]) -> None:
         self.saved_v: Value = ZERO  # vcpu->arch.ctxt fp_regs
+        self.saved_z: Value = ZERO  # vcpu->arch.sve_state high bits (an SVE guest)
         self.trap_armed = True  # CPTR_EL2.TFP / CPACR_EL1.FPEN
         self.flags = list(flags)  # the policy's per-vcpu flags
         self.loaded: int | None = None  # CPU between kvm_arch_vcpu_load and _put
 
     def clone(self) -> Vcpu:
         v = Vcpu.__new__(Vcpu)
-        v.saved_v = self.saved_v
+        v.saved_v, v.saved_z = self.saved_v, self.saved_z
         v.trap_armed = self.trap_armed
         v.flags = list(self.flags)
         v.loaded = self.loaded
@@ -88,7 +110,7 @@ class Vcpu:
 
 
 class World:
-    __slots__ = ("cpus", "tasks", "vcpu", "versions", "runs", "exits")
+    __slots__ = ("cpus", "tasks", "vcpu", "versions", "runs", "exits", "sve_types")
 
     def __init__(self, cpus: list[Cpu], tasks: dict[str, Task], vcpu: Vcpu) -> None:
         self.cpus = cpus
@@ -97,6 +119,7 @@ class World:
         self.versions: dict[str, int] = {}
         self.runs = 0  # KVM_RUN calls made
         self.exits = 0  # guest exits in the current KVM_RUN
+        self.sve_types = False  # a 6.x world: EL0 SVE trap, fp_type and to_save are part of it (traces show them)
 
     def clone(self) -> World:
         w = World.__new__(World)
@@ -106,6 +129,7 @@ class World:
         w.versions = dict(self.versions)
         w.runs = self.runs
         w.exits = self.exits
+        w.sve_types = self.sve_types
         return w
 
     def fresh(self, owner: str) -> Value:

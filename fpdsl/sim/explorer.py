@@ -90,7 +90,7 @@ def explore(
         tracemalloc.start()
     result = Exploration(config)
     init = initial_world(config, flags)
-    forget = dead_value_rules(hooks) if config.dead_values else None
+    forget = dead_value_rules(hooks, config.kernel) if config.dead_values else None
     init_key = init.key(config.symmetry, forget)
     # parent[key] = (parent key, event) ; None for the initial state
     parent: dict[tuple, tuple | None] = {init_key: None}
@@ -154,12 +154,14 @@ def explore(
     return result
 
 
-def dead_value_rules(hooks: Hooks) -> Forget:
+def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
     """The Forget rules that hold for these hooks: each rule names what the
     policy must not do. Hooks that do not list the primitives they call get
-    only the policy-independent rule."""
+    only the policy-independent rule, and so do the 6.x models: their SVE
+    state is live without TIF_SVE (EL0 SVE enabled by ZEN), so the SVE rules'
+    arguments do not hold there."""
     called = getattr(hooks, "primitives", None)
-    if called is None:
+    if called is None or kernel not in ("v4.16", "v4.18"):
         return Forget(last_cpu=True)
     sets_sve = ("set_thread_flag", "TIF_SVE") in called
     makes_live = bool({("clear_thread_flag", "TIF_FOREIGN_FPSTATE"), ("fpsimd_bind_state_to_cpu", "task")} & called)

@@ -134,6 +134,10 @@ def _predicate(call: ast.Call) -> Test:
         return lambda m: m.c.irq > 0
     if name == "kernel_neon_busy":
         return lambda m: m.c.neon_busy
+    if name == "sve_user_enabled":
+        return lambda m: m.c.zen
+    if name == "vcpu_has_sve":
+        return lambda m: m.config.guest_sve
     raise ValueError(f"unchecked predicate {name}")
 
 
@@ -141,9 +145,9 @@ def _primitive(call: ast.Call, origin: PolicyLine) -> Action:
     name = call.name
     arg = call.args[0].name if call.args else None
     if name == "fpsimd_save_state":
-        return lambda m: m.save_regs(m.storage(arg), origin)
+        return lambda m: m.save_state(m.storage(arg), origin)
     if name == "fpsimd_load_state":
-        return lambda m: m.load_regs(m.storage(arg), origin)
+        return lambda m: m.load_state(m.storage(arg), origin)
     if name == "fpsimd_save":
         return lambda m: m.fpsimd_save(origin)
     if name == "fpsimd_bind_state_to_cpu":
@@ -153,6 +157,8 @@ def _primitive(call: ast.Call, origin: PolicyLine) -> Action:
         return lambda m: m.flush_cpu_state(origin)
     if name == "sve_flush_cpu_state":
         return lambda m: m.sve_flush_cpu_state(origin)
+    if name in ("fpsimd_save_and_flush_cpu_state", "fpsimd_kvm_prepare", "sve_user_enable", "sve_user_disable"):
+        return lambda m: getattr(m, name)(origin)
     if name in ("set_thread_flag", "clear_thread_flag"):
         attr, value = _thread_flag(arg), name == "set_thread_flag"
 

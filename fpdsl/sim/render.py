@@ -11,7 +11,21 @@ from fpdsl.model.values import owner_name, show
 from fpdsl.sim.interpreter import PolicyLine
 from fpdsl.sim.run import Run, RunStep
 
-_SHOWN = {"save", "restore", "bind", "invalidate", "trap", "read", "write", "clobber", "irq", "flag", "arm", "disarm"}
+_SHOWN = {
+    "save",
+    "restore",
+    "bind",
+    "invalidate",
+    "trap",
+    "read",
+    "write",
+    "clobber",
+    "irq",
+    "flag",
+    "arm",
+    "disarm",
+    "el0_sve",
+}
 _COUNTERS = (("saves", ("host_saves", "guest_saves")), ("restores", ("host_restores", "guest_restores")))
 
 
@@ -43,6 +57,8 @@ def op_text(op) -> str:
         return "interrupt taken"
     if k in ("arm", "disarm"):
         return f"{k} the guest FP trap"
+    if k == "el0_sve":
+        return f"{op.target} on cpu{op.cpu}"
     return f"{op.target}"
 
 
@@ -57,11 +73,20 @@ def state_fields(world: World, flag_names: list[str]) -> dict[str, str]:
         fields[f"cpu{i}.running"] = c.curr or "idle"
         fields[f"cpu{i}.host_copy"] = show(c.host)
         fields[f"cpu{i}.kernel_neon_busy"] = str(int(c.neon_busy))
+        if world.sve_types:
+            fields[f"cpu{i}.EL0_SVE"] = "enabled" if c.zen else "trapped"
+            fields[f"cpu{i}.to_save"] = c.to_save
     for name, t in world.tasks.items():
         fields[f"{name}.saved"] = show(t.saved_v)
         fields[f"{name}.TIF_FOREIGN_FPSTATE"] = str(int(t.foreign))
         fields[f"{name}.TIF_SVE"] = str(int(t.sve))
+        if world.sve_types:
+            fields[f"{name}.saved_sve"] = f"{show(t.saved_sv)}/{show(t.saved_z)}"
+            fields[f"{name}.fp_type"] = t.fp_type
+            fields[f"{name}.sve_live"] = str(int(t.sve_live))
     fields["vcpu.saved"] = show(world.vcpu.saved_v)
+    if world.sve_types:
+        fields["vcpu.saved_sve"] = show(world.vcpu.saved_z)
     fields["vcpu.trap"] = "armed" if world.vcpu.trap_armed else "off"
     for name, value in zip(flag_names, world.vcpu.flags, strict=False):
         fields[f"vcpu.{name}"] = str(value).lower()

@@ -1,0 +1,301 @@
+"""The 6.x host machinery models on their own, one test per rule (see
+fpdsl/model/hosts/v6.py, v61.py, v612.py and the functions they cite), then
+the shipped 6.x KVM policies' verdicts and the mutants of the fixed ones."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import policy
+from test_model import FnHooks, NoHooks, drive, machine, props
+
+from fpdsl.lang.checker import check_or_raise
+from fpdsl.lang.loader import load_policy
+from fpdsl.model.hosts import HOSTS
+from fpdsl.model.hosts.v6 import Host6
+from fpdsl.model.machine import ModelConfig
+from fpdsl.model.runloop import initial_world
+from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO
+from fpdsl.sim.explorer import explore
+from fpdsl.sim.interpreter import PolicyHooks
+
+A = VCPU_THREAD
+
+
+def sve_task(m):
+    """A has used SVE: do_sve_acc() ran, its SVE state is live."""
+    m.user_sve(m.world.tasks[A])
+    return m.world.tasks[A]
+
+
+@pytest.mark.parametrize("kernel", ["v6.1", "v6.12.0", "v6.12"])
+def test_do_sve_acc_sets_tif_sve_and_enables_el0_sve(kernel):
+    m = machine(kernel)
+    a = sve_task(m)
+    assert a.sve and a.sve_live and m.c.zen and m.c.bound == A
+    assert m.c.v == m.c.z == (A, 2) and not m.violations
+
+
+@pytest.mark.parametrize("kernel", ["v6.1", "v6.12"])
+def test_sve_code_traps_only_while_el0_sve_is_disabled(kernel):
+    """ZEN, not TIF_SVE, decides: with ZEN enabled a task without TIF_SVE
+    runs SVE code untrapped (the inconsistency of the 2025 fix's message)."""
+    m = machine(kernel)
+    m.c.zen = True
+    a = m.world.tasks[A]
+    m.user_sve(a)
+    assert not a.sve and a.sve_live and m.c.z == (A, 2)
+    assert "bind" not in [op.kind for op in m.ops]  # no do_sve_acc()
+
+
+def test_an_sve_trap_with_tif_sve_set_is_a_kernel_warning():
+    m = machine("v6.12")
+    a = m.world.tasks[A]
+    a.sve = True
+    m.user_sve(a)
+    assert props(m.violations) == ["kernel-rules"]
+
+
+def test_v61_syscall_clears_tif_sve_and_traps_el0_sve():
+    """6.1 fp_user_discard(): clear_thread_flag(TIF_SVE); sve_user_disable()."""
+    m = machine("v6.1")
+    a = sve_task(m)
+    m.syscall(a)
+    assert not a.sve and not m.c.zen and not a.sve_live
+
+
+@pytest.mark.parametrize("kernel", ["v6.12.0", "v6.12"])
+def test_v612_syscall_zeroes_the_high_bits_and_keeps_tif_sve_and_el0_sve(kernel):
+    m = machine(kernel)
+    a = sve_task(m)
+    m.syscall(a)
+    assert a.sve and m.c.zen and m.c.z == ZERO and m.c.v == (A, 2) and not a.sve_live
+    assert m.c.to_save == ("fpsimd" if kernel == "v6.12" else "current")
+
+
+def test_v612_fpsimd_syscall_exit_resets_to_save():
+    m = machine("v6.12")
+    a = sve_task(m)
+    m.syscall(a)
+    m.syscall_exit(a)
+    assert m.c.to_save == "current"
+
+
+@pytest.mark.parametrize("kernel", ["v6.12.0", "v6.12"])
+def test_a_save_during_a_syscall_discards_sve_lazily(kernel):
+    """6.12.0: !in_syscall(current); 6.12: to_save == FP_STATE_FPSIMD. Either
+    way the save is FPSIMD only, fp_type FPSIMD, TIF_SVE left set; the reload
+    then clears TIF_SVE and traps EL0 SVE (task_fpsimd_load() by fp_type)."""
+    m = machine(kernel)
+    a = sve_task(m)
+    m.syscall(a)
+    a.pc = "kernel"
+    m.c.bh += 1
+    m.fpsimd_save("save")
+    m.c.bh -= 1
+    assert a.fp_type == "fpsimd" and a.sve and a.saved_v == (A, 2) and a.saved_z == ZERO
+    a.foreign = True
+    m.restore_current_state()
+    assert not a.sve and not m.c.zen and m.c.z == ZERO
+
+
+def test_v612_save_in_user_space_is_sve_and_the_reload_restores_it():
+    m = machine("v6.12")
+    a = sve_task(m)
+    m.c.bh += 1
+    m.fpsimd_save("save")
+    m.c.bh -= 1
+    assert a.fp_type == "sve" and (a.saved_sv, a.saved_z) == ((A, 2), (A, 2))
+    a.foreign, m.c.z, m.c.zen = True, ZERO, False
+    m.restore_current_state()
+    assert a.sve and m.c.zen and m.c.z == (A, 2)
+
+
+def test_v61_reload_goes_by_tif_sve_and_warns_on_a_type_mismatch():
+    m = machine("v6.1")
+    a = m.world.tasks[A]
+    a.sve, a.fp_type, a.foreign = True, "fpsimd", True
+    m.restore_current_state()
+    assert props(m.violations) == ["kernel-rules"]
+
+
+def test_binding_a_task_sets_el0_sve_from_tif_sve_and_the_vhe_exit_traps_it():
+    m = machine("v6.12")
+    a = m.world.tasks[A]
+    a.sve = True
+    m.c.bh += 1
+    m.bind(f"task:{A}", "bind")
+    assert m.c.zen and m.c.to_save == "current"
+    m.guest_exited()
+    assert not m.c.zen
+
+
+@pytest.mark.parametrize("guest_sve", [False, True])
+def test_binding_the_guest_sets_to_save_from_vcpu_has_sve(guest_sve):
+    """kvm_arch_vcpu_ctxsync_fp(): to_save = vcpu_has_sve ? SVE : FPSIMD;
+    a later save writes exactly that much of the guest's registers."""
+    m = machine("v6.12", guest_sve=guest_sve)
+    m.c.v = m.c.z = m.world.fresh(GUEST)
+    m.c.irq += 1
+    m.bind("guest", "ctxsync")
+    m.fpsimd_save("save")
+    assert m.c.to_save == ("sve" if guest_sve else "fpsimd")
+    assert m.world.vcpu.saved_z == ((GUEST, 2) if guest_sve else ZERO)
+
+
+def test_v61_134_saves_sve_exactly_when_current_has_tif_sve():
+    """6.1.134 fpsimd_save() has no to_save: KVM sets the vcpu thread's TIF_SVE."""
+    m = machine("v6.1.134", guest_sve=True)
+    m.c.v = m.c.z = m.world.fresh(GUEST)
+    m.c.irq += 1
+    m.bind("guest", "ctxsync")
+    m.fpsimd_save("save")
+    assert m.world.vcpu.saved_z == (GUEST, 1)  # FPSIMD only: the high bits in memory are the old ones
+    m.world.tasks[A].foreign = False
+    m.world.tasks[A].sve = True
+    m.fpsimd_save("save")
+    assert m.world.vcpu.saved_z == (GUEST, 2)
+
+
+def test_fpsimd_kvm_prepare_clears_tif_sve_and_converts_the_saved_state():
+    m = machine("v6.12.0")
+    a = sve_task(m)
+    a.saved_sv = (A, 2)
+    m.fpsimd_kvm_prepare("load")
+    assert not a.sve and a.fp_type == "fpsimd" and a.saved_v == (A, 2)
+    assert m.c.zen and m.c.z == (A, 2)  # the live registers and ZEN are left alone
+
+
+def test_fpsimd_save_and_flush_cpu_state_saves_unbinds_and_wants_preemption_off():
+    m = machine("v6.1")
+    m.fpsimd_save_and_flush_cpu_state("load")
+    assert props(m.violations) == ["kernel-rules"]
+    m = machine("v6.1")
+    m.c.preempt += 1
+    m.user_fp(m.world.tasks[A])
+    m.fpsimd_save_and_flush_cpu_state("load")
+    a = m.world.tasks[A]
+    assert not m.violations and a.saved_v == (A, 2) and a.foreign and m.c.bound is None and m.c.irq == 0
+
+
+def test_v61_kernel_neon_holds_the_fpsimd_context_until_end():
+    m = machine("v6.1")
+    m.kernel_neon_begin("neon")
+    assert m.c.neon_busy and m.c.bh == 1 and not m.may_use_simd()
+    m.kernel_neon_end("neon")
+    assert not m.c.neon_busy and m.c.bh == 0 and m.may_use_simd()
+
+
+def test_v612_kernel_neon_releases_the_context_within_begin():
+    m = machine("v6.12")
+    m.kernel_neon_begin("neon")
+    assert m.c.bh == 0 and m.c.preempt == 0 and m.may_use_simd() and m.world.tasks[A].foreign
+    m.c.irq += 1
+    assert not m.may_use_simd()
+
+
+def test_an_sve_guest_loads_and_writes_its_high_bits():
+    config = ModelConfig(kernel="v6.12", guest_sve=True)
+    hooks = FnHooks(trap=lambda m: (setattr(m.world.vcpu, "trap_armed", False), m.load_state("guest", "trap")))
+    world = initial_world(config, ())
+    world, ops, violations = drive(config, hooks, world, ("ioctl", A, None), ("enter", A, None), ("guest_fp", A, None))
+    assert not violations and world.cpus[0].z == world.cpus[0].v == (GUEST, 2)
+
+
+def test_every_6x_kernel_has_its_own_host_module():
+    assert {k: HOSTS[k].__module__.rsplit(".", 1)[1] for k in ("v6.1.134", "v6.1", "v6.12.0", "v6.12")} == {
+        "v6.1.134": "v61",
+        "v6.1": "v61",
+        "v6.12.0": "v612",
+        "v6.12": "v612",
+    }
+    assert NoHooks  # the 2018 tests' hooks serve here too
+
+
+# ---- the shipped policies and the mutants of the fixed ones ----------------------
+
+VERDICTS = {
+    "kvm_v6_1_134": ("v6.1.134", False),
+    "kvm_v6_1": ("v6.1", False),
+    "kvm_v6_12_0": ("v6.12.0", True),
+    "kvm_v6_12_0_no_prepare": ("v6.12.0", True),
+    "kvm_v6_12": ("v6.12", False),
+}
+
+
+def _explore(resolved, **bound):
+    config = ModelConfig(kernel=resolved.kernel, dead_values=True, **bound)
+    return explore(PolicyHooks(resolved), config, resolved.initial_flags())
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+@pytest.mark.parametrize("guest_sve", [False, True])
+def test_shipped_6x_policies_verdicts(name, guest_sve):
+    kernel, violated = VERDICTS[name]
+    resolved = policy(name)
+    assert resolved.kernel == kernel
+    result = _explore(resolved, guest_sve=guest_sve)
+    assert not result.truncated
+    found = {prop for prop, _subject in result.counterexamples}
+    assert found == ({"lost-state"} if violated else set()), found
+
+
+def test_the_qemu_crash_trace_on_6_12_0():
+    """RHEL-68997: put restores EL0 SVE (HOST_SVE_ENABLED) after
+    fpsimd_kvm_prepare() cleared TIF_SVE; user SVE runs untrapped; a
+    softirq's save keeps only FPSIMD and the SVE high bits are lost."""
+    result = _explore(policy("kvm_v6_12_0"))
+    (cex,) = result.counterexamples.values()
+    kinds = [kind for kind, _actor, _arg in cex.path]
+    assert kinds == ["user_sve", "ioctl", "enter", "exit", "to_user", "user_sve", "irq", "user_fp"]
+    assert "SVE high bits" in cex.violation.message
+
+
+def test_the_2022_bug_trace_without_fpsimd_kvm_prepare():
+    """The hyp saves only the FPSIMD registers of a task whose saved state
+    is SVE: the return to user space loads the stale SVE copy."""
+    result = _explore(policy("kvm_v6_12_0_no_prepare"))
+    (cex,) = result.counterexamples.values()
+    kinds = [kind for kind, _actor, _arg in cex.path]
+    assert "guest_fp" in kinds and kinds[-1] == "user_fp" and "FPSIMD registers" in cex.violation.message
+
+
+def _mutant(tmp_path, base: str, what: str, drop: str):
+    source = policy(base).policy.source.text
+    assert source.count(drop) == 1, drop
+    path = tmp_path / f"{base}_{what}.fp"
+    path.write_text(source.replace(f"policy {base} ", f"policy {base}_{what} ", 1).replace(drop, "", 1))
+    return check_or_raise(load_policy(path))
+
+
+MUTATIONS = {
+    # kvm_arch_vcpu_load_fp() without fpsimd_save_and_flush_cpu_state()
+    "no_save_at_load": "    ## kvm_arch_vcpu_load_fp()\n    fpsimd_save_and_flush_cpu_state()\n",
+    # kvm_arch_vcpu_put_fp() without it
+    "no_flush_at_put": "    if GUEST_OWNED {\n        fpsimd_save_and_flush_cpu_state()\n    }\n",
+}
+
+
+@pytest.mark.parametrize("base", ["kvm_v6_1", "kvm_v6_12"])
+@pytest.mark.parametrize("what", sorted(MUTATIONS))
+def test_mutants_of_the_fixed_policies_are_flagged(tmp_path, base, what):
+    mutant = _mutant(tmp_path, base, what, MUTATIONS[what])
+    assert "fpsimd_save_and_flush_cpu_state" in mutant.policy.source.text  # only one of the two went
+    result = _explore(mutant, guest_sve=True)
+    assert result.counterexamples, f"{what} of {base} is not flagged"
+
+
+@pytest.mark.parametrize("kernel,name", [("v6.1", "kvm_v6_1"), ("v6.12", "kvm_v6_12")])
+def test_the_mutant_that_forgets_to_save_is_flagged(monkeypatch, kernel, name):
+    """KVM binding an SVE guest's state with to_save = FP_STATE_FPSIMD."""
+
+    class ForgetsToSave(HOSTS[kernel]):
+        def _bind(self, target, origin):
+            super()._bind(target, origin)
+            if target == "guest":
+                self.c.to_save = "fpsimd"
+
+    assert issubclass(ForgetsToSave, Host6)
+    assert not _explore(policy(name), guest_sve=True).counterexamples
+    monkeypatch.setitem(HOSTS, kernel, ForgetsToSave)
+    result = _explore(policy(name), guest_sve=True)
+    assert {prop for prop, _ in result.counterexamples} == {"lost-state"}
