@@ -225,11 +225,20 @@ class Machine:
     def kernel_neon_begin(self, origin: Any) -> None:
         raise NotImplementedError
 
+    def check_may_use_simd(self, origin: Any) -> None:
+        """kernel_neon_begin()'s BUG_ON(!may_use_simd())."""
+        if not self.may_use_simd():
+            self.violate("kernel-rules", "kernel_neon_begin() called while may_use_simd() is false (BUG_ON)", origin)
+
     def kernel_neon_end(self, origin: Any) -> None:
         c = self.c
         if not c.neon_busy:
             self.violate("kernel-rules", "kernel_neon_end() without a matching kernel_neon_begin() (WARN_ON)", origin)
         c.neon_busy = False
+        self.release_neon_context(origin)
+
+    def release_neon_context(self, origin: Any) -> None:
+        """What kernel_neon_end() gives back besides the busy flag (2018: preemption)."""
         self.preempt_enable(origin)
 
     # ---- user space and syscalls, as each version's entry code has them ----

@@ -58,10 +58,14 @@ class Host416(Machine):
         if cur is None or not cur.foreign:
             return
         self.c.bh += 1  # local_bh_disable(); softirqs pending by now ran at interrupt exit
-        self.load_regs(f"task:{cur.name}", origin, with_sve=self.config.sve and cur.sve)
+        self.task_fpsimd_load(cur, origin)
         self.bind(f"task:{cur.name}", origin)
         cur.foreign = False
         self.c.bh -= 1
+
+    def task_fpsimd_load(self, task, origin: Any) -> None:
+        """task_fpsimd_load(): the SVE registers too for a task with TIF_SVE."""
+        self.load_regs(f"task:{task.name}", origin, with_sve=self.config.sve and task.sve)
 
     def _switch_save(self, cur, origin: Any) -> None:
         if not cur.foreign:
@@ -92,12 +96,7 @@ class Host416(Machine):
         """kernel_neon_begin(): save current's live user state, invalidate the
         binding, mark NEON busy, disable preemption."""
         c = self.c
-        if not self.may_use_simd():
-            self.violate(
-                "kernel-rules",
-                "kernel_neon_begin() called while may_use_simd() is false (BUG_ON)",
-                origin,
-            )
+        self.check_may_use_simd(origin)
         c.bh += 1
         c.neon_busy = True
         cur = self.current()

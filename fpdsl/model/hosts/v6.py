@@ -73,21 +73,6 @@ class Host6(Host418):
     def task_save(self, task, origin: Any) -> None:
         self.fpsimd_save(origin)
 
-    def task_fpsimd_load(self, task, origin: Any) -> None:
-        """task_fpsimd_load() (6.1): SVE registers for a task with TIF_SVE."""
-        sve = self.config.sve and task.sve
-        self.load_regs(f"task:{task.name}", origin, with_sve=sve)
-
-    def restore_current_state(self, origin: Any = "fpsimd_restore_current_state()") -> None:
-        cur = self.current()
-        if cur is None or not cur.foreign:
-            return
-        self.c.bh += 1  # get_cpu_fpsimd_context()
-        self.task_fpsimd_load(cur, origin)
-        self.bind(f"task:{cur.name}", origin)
-        cur.foreign = False
-        self.c.bh -= 1
-
     def _bind(self, target: str, origin: Any) -> None:
         """fpsimd_bind_task_to_cpu(): to_save "current", and the EL0 SVE
         trap follows TIF_SVE (sve_user_enable()/sve_user_disable())."""

@@ -43,20 +43,15 @@ class Host61(Host6):
         (local_bh_disable(), fpsimd_context_busy); fpsimd_save();
         fpsimd_flush_cpu_state(). The context is held until kernel_neon_end()."""
         c = self.c
-        if not self.may_use_simd():
-            self.violate("kernel-rules", "kernel_neon_begin() called while may_use_simd() is false (BUG_ON)", origin)
+        self.check_may_use_simd(origin)
         c.bh += 1
         c.neon_busy = True
         if self.current() is not None:
             self.fpsimd_save(origin)
         self.flush_cpu_state(origin)
 
-    def kernel_neon_end(self, origin: Any) -> None:
-        """put_cpu_fpsimd_context(): fpsimd_context_busy cleared, local_bh_enable()."""
-        c = self.c
-        if not c.neon_busy:
-            self.violate("kernel-rules", "kernel_neon_end() without a matching kernel_neon_begin() (WARN_ON)", origin)
-        c.neon_busy = False
+    def release_neon_context(self, origin: Any) -> None:
+        """put_cpu_fpsimd_context(): local_bh_enable()."""
         self.bh_enable(origin)
 
 
@@ -81,4 +76,4 @@ class Host61Prefix(Host61):
         self.c.to_save = "current"  # there is no other kind
 
     def task_fpsimd_load(self, task, origin: Any) -> None:
-        Host6.task_fpsimd_load(self, task, origin)  # by TIF_SVE; no fp_type to check
+        Host6.task_fpsimd_load(self, task, origin)  # by TIF_SVE (v4.16's); no fp_type to check

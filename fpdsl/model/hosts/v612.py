@@ -62,8 +62,7 @@ class Host6120(Host6):
         """kernel_neon_begin(): BUG_ON(!may_use_simd()); in one bh-disabled
         section, fpsimd_save_user_state() and fpsimd_flush_cpu_state()."""
         c = self.c
-        if not self.may_use_simd():
-            self.violate("kernel-rules", "kernel_neon_begin() called while may_use_simd() is false (BUG_ON)", origin)
+        self.check_may_use_simd(origin)
         c.bh += 1
         if self.current() is not None:
             self.fpsimd_save(origin)
