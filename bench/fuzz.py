@@ -98,7 +98,7 @@ def main() -> int:
         from kernels import kernel_tree
 
         for series in ("6.1", "6.12"):
-            seeds[f"v{series}"] = ["host_machinery_v6", "softirq_giveback_v6"]
+            seeds[f"v{series}"] = [f"kvm_v{series.replace('.', '_')}", f"softirq_giveback_v{series.replace('.', '_')}"]
             trees[f"v{series}"] = kernel_tree(series)
     counts: Counter[str] = Counter()
     failures: list[str] = []

@@ -82,24 +82,24 @@ def test_check_target_lists_every_refusal_located() -> None:
 
 def test_a_flag_6x_has_no_place_for_is_a_refusal_not_an_internal_error(tmp_path: Path) -> None:
     (tmp_path / "mine.fp").write_text(
-        'policy mine "x"\nextends host_machinery_v6\nflag MINE = false\n'
-        "hook put {\n    MINE = true\n    fpsimd_save()\n    fpsimd_flush_cpu_state()\n}\n"
+        'policy mine "x"\nkernel v6.1\nextends kvm_v6_1\nflag MINE = false\n'
+        "hook put {\n    MINE = true\n    fpsimd_save_and_flush_cpu_state()\n}\n"
     )
     r = run("check", "--target", "v6.1", str(tmp_path / "mine.fp"))
     assert r.exit_code == 1
-    assert "mine.fp:5:5: error: flag MINE cannot be emitted for target v6.1: 6.1 keeps the vcpu's FP" in r.output
+    assert "mine.fp:6:5: error: flag MINE cannot be emitted for target v6.1: 6.1 keeps the vcpu's FP" in r.output
 
 
 @pytest.mark.kernel
 def test_emit_patch_refuses_a_6x_flag_it_has_no_place_for(kernel_6_1: Path, tmp_path: Path) -> None:
     (tmp_path / "mine.fp").write_text(
-        'policy mine "x"\nextends host_machinery_v6\nflag MINE = false\n'
-        "hook put {\n    MINE = true\n    fpsimd_save()\n    fpsimd_flush_cpu_state()\n}\n"
+        'policy mine "x"\nkernel v6.1\nextends kvm_v6_1\nflag MINE = false\n'
+        "hook put {\n    MINE = true\n    fpsimd_save_and_flush_cpu_state()\n}\n"
     )
     out = tmp_path / "p"
     r = run("emit-patch", str(tmp_path / "mine.fp"), "--tree", str(kernel_6_1), "--no-verify", "-o", str(out))
     assert r.exit_code == 1 and "internal error" not in r.output
-    assert "mine.fp:5:5: error: flag MINE cannot be emitted for target v6.1" in r.output
+    assert "mine.fp:6:5: error: flag MINE cannot be emitted for target v6.1" in r.output
     assert not out.exists()
 
 

@@ -28,9 +28,8 @@ INVERSE = {
 }
 OPENER = {v[:-2]: f"{k}()" for k, v in INVERSE.items()}
 # The design each target's tree has, which the case extends.
-BASES = {"v4.16": "eager", "v4.17": "eager", "v4.18": "host_machinery", "v6.1": "host_machinery_v6"}
-BASES["v6.12"] = BASES["v6.1"]
-KERNEL = {"v4.16": "v4.16", "v4.17": "v4.16", "v4.18": "v4.18", "v6.1": "v4.18", "v6.12": "v4.18"}
+BASES = {"v4.16": "eager", "v4.17": "eager", "v4.18": "host_machinery", "v6.1": "kvm_v6_1", "v6.12": "kvm_v6_12"}
+KERNEL = {"v4.16": "v4.16", "v4.17": "v4.16", "v4.18": "v4.18", "v6.1": "v6.1", "v6.12": "v6.12"}
 
 
 def _calls(table: dict) -> list[str]:

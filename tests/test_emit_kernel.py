@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT, SHIPPED, run
+from helpers import policy as shipped
 from tree_sitter import Node
 
 from fpdsl.emit.anchors import CFile
@@ -20,47 +21,51 @@ from fpdsl.emit.anchors import CFile
 pytestmark = pytest.mark.kernel
 
 FIXED = ["--date", "2024-06-01T12:00:00+00:00", "--signoff", "Fp Dsl <fpdsl@example.org>"]
-EMITS_FOR_6 = {"host_machinery_v6", "softirq_giveback_v6"}
-# Why each of the other shipped policies has no 6.x patch.
-REFUSED = {
-    "eager": "sve_flush_cpu_state() exists until v4.16",
-    "lazy_until_put": "sve_flush_cpu_state() exists until v4.16",
-    "bh_disable_variant": "sve_flush_cpu_state() exists until v4.16",
-    "neon_begin_in_load": "sve_flush_cpu_state() exists until v4.16",
-    "neon_busy": "sve_flush_cpu_state() exists until v4.16",
-    "no_softirq_no_preempt": "sve_flush_cpu_state() exists until v4.16",
-    "host_machinery": "the 6.x hyp never saves host state, so there is no FP_HOST",
-    **{
-        p: "kernel model cannot be emitted yet"
-        for p in ("kvm_v6_1_134", "kvm_v6_1", "kvm_v6_12_0", "kvm_v6_12_0_no_prepare", "kvm_v6_12")
-    },
+# What each 6.x tree takes: its own code (kvm_v6_*) and the seed's fix (d) on it.
+EMITS_FOR_6 = {
+    "6.1": {"kvm_v6_1", "softirq_giveback_v6_1"},
+    "6.12": {"kvm_v6_12", "softirq_giveback_v6_12"},
 }
-HOST_MACHINERY_V6 = ROOT / "policies" / "host_machinery_v6.fp"
+# Every other shipped policy is refused at its kernel line: a 6.x tree is
+# one kernel model's (the 2018 policies run on v4.16/v4.18, the pre-fix ones
+# on v6.1.134/v6.12.0).
+MODEL_V6 = {p for p in SHIPPED if shipped(p).kernel.startswith("v6")}
+
+
+def _baseline(series: str) -> Path:
+    return ROOT / "policies" / f"kvm_v{series.replace('.', '_')}.fp"
+
+
+def _refusal(policy: str, series: str) -> str:
+    return f"kernel model; a v{series} tree is the v{series} model's"
+
+
 FUNCTIONS = ("kvm_arch_vcpu_load_fp", "kvm_arch_vcpu_ctxflush_fp", "kvm_arch_vcpu_ctxsync_fp", "kvm_arch_vcpu_put_fp")
 
 
-def _emit_v6(tree: Path, *extra: str):
-    """emit-patch host_machinery_v6 (no explorer run for the message)."""
-    return run("emit-patch", str(HOST_MACHINERY_V6), "--tree", str(tree), *FIXED, "--no-verify", *extra)
+def _emit_v6(tree: Path, series: str, *extra: str):
+    """emit-patch the tree's own code, kvm_v6_1 or kvm_v6_12 (no explorer run for the message)."""
+    return run("emit-patch", str(_baseline(series)), "--tree", str(tree), *FIXED, "--no-verify", *extra)
 
 
-@pytest.fixture(params=["6.1", "6.12"])
-def tree(request) -> Path:
-    return request.getfixturevalue("kernel_6_1" if request.param == "6.1" else "kernel_6_12")
+def _tree(request, series: str) -> Path:
+    return request.getfixturevalue("kernel_6_1" if series == "6.1" else "kernel_6_12")
 
 
 def test_every_shipped_policy_is_accounted_for() -> None:
-    assert set(SHIPPED) == EMITS_FOR_6 | set(REFUSED)
+    assert len(MODEL_V6) == 7 and len(SHIPPED) == 14
+    assert EMITS_FOR_6["6.1"] | EMITS_FOR_6["6.12"] <= MODEL_V6
 
 
-@pytest.mark.parametrize("policy", sorted(EMITS_FOR_6))
+@pytest.mark.parametrize("series,policy", [(s, p) for s in EMITS_FOR_6 for p in sorted(EMITS_FOR_6[s])])
 def test_policy_emits_a_patch_that_applies_passes_checkpatch_and_compiles(
-    policy: str, tree: Path, tmp_path: Path
+    series: str, policy: str, request, tmp_path: Path
 ) -> None:
-    """host_machinery_v6 is what the trees already do, so its patch is the
-    one --whole writes: every hook through the 6.x templates."""
+    """kvm_v6_* is what the trees already do, so its patch is the one
+    --whole writes: every hook through the 6.x templates."""
+    tree = _tree(request, series)
     out = tmp_path / f"{policy}.patch"
-    whole = ["--whole"] if policy == "host_machinery_v6" else []
+    whole = ["--whole"] if policy.startswith("kvm_") else []
     result = run("emit-patch", str(ROOT / "policies" / f"{policy}.fp"), "--tree", str(tree), *FIXED, *whole, "--verify")
     assert result.exit_code == 0, result.output
     for step in (
@@ -78,11 +83,12 @@ def test_policy_emits_a_patch_that_applies_passes_checkpatch_and_compiles(
     assert "  verdict: CLEAN\n" in patch
 
 
-@pytest.mark.parametrize("policy", sorted(REFUSED))
-def test_other_policies_are_refused_with_the_reason(policy: str, tree: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("series,policy", [(s, p) for s in EMITS_FOR_6 for p in sorted(set(SHIPPED) - EMITS_FOR_6[s])])
+def test_other_policies_are_refused_with_the_reason(series: str, policy: str, request, tmp_path: Path) -> None:
+    tree = _tree(request, series)
     out = tmp_path / "x.patch"
     result = run("emit-patch", str(ROOT / "policies" / f"{policy}.fp"), "--tree", str(tree), *FIXED, "-o", str(out))
-    assert result.exit_code == 1 and REFUSED[policy] in result.output, result.output
+    assert result.exit_code == 1 and _refusal(policy, series) in result.output, result.output
     assert "Traceback" not in result.output and not out.exists()
 
 
@@ -113,7 +119,7 @@ def _flatten(cf: CFile, node: Node) -> list[str]:
 
 
 @pytest.mark.parametrize("series", ["6.1", "6.12"])
-def test_host_machinery_v6_behaves_as_the_code_already_there(series: str, request, tmp_path: Path) -> None:
+def test_the_trees_own_policy_behaves_as_the_code_already_there(series: str, request, tmp_path: Path) -> None:
     """What the 6.x kernel does and the policy says agree statement for
     statement in all four kvm/fpsimd.c functions, so emit-patch has nothing
     to write; with --whole the patch changes comments, braces and blank
@@ -133,14 +139,15 @@ def test_host_machinery_v6_behaves_as_the_code_already_there(series: str, reques
     work.mkdir()
     rel = "arch/arm64/kvm/fpsimd.c"
     original = (tree / rel).read_text()
-    result = _emit_v6(tree)
+    own = _baseline(series).stem
+    result = _emit_v6(tree, series)
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"host_machinery_v6: nothing to emit: the v{series} tree already implements every hook "
+        f"{own}: nothing to emit: the v{series} tree already implements every hook "
         "(its code is the policy's, statement for statement; only comments would change)\n"
     )
     # The check the generator made, made again here on the whole patch.
-    result = _emit_v6(tree, "--whole")
+    result = _emit_v6(tree, series, "--whole")
     assert result.exit_code == 0, result.output
     patch = work / "p.patch"
     patch.write_text(result.output)
@@ -153,10 +160,10 @@ def test_host_machinery_v6_behaves_as_the_code_already_there(series: str, reques
         new = _flatten(after, after.function(name).child_by_field_name("body"))
         assert old == new, f"{name} differs:\n{old}\n{new}"
     # review recognises a --whole patch and traces its lines to the policy.
-    review = run("review", str(patch), str(HOST_MACHINERY_V6), "--tree", str(tree))
+    review = run("review", str(patch), str(_baseline(series)), "--tree", str(tree))
     assert review.exit_code == 0, review.output
     added = [line for line in review.output.split("\n") if line.startswith("+")]
-    assert added and all("# from " in line and "host_machinery_v6.fp:" in line for line in added)
+    assert added and all("# from " in line and f"{own}.fp:" in line for line in added)
     assert [line for line in result.output.split("\n") if line.startswith("diff --git")] == [
         f"diff --git a/{rel} b/{rel}"
     ]
@@ -174,7 +181,7 @@ def test_broken_template_is_caught_by_verify_with_the_compiler_error(
     prims.write_text(text.replace("clear_thread_flag({{ flag }});", broken, 1))
     monkeypatch.setenv("FPDSL_TEMPLATES", str(templates))
     out = tmp_path / "broken.patch"
-    result = _emit_v6(kernel_6_1, "--verify", "-o", str(out))
+    result = _emit_v6(kernel_6_1, "6.1", "--verify", "-o", str(out))
     assert result.exit_code == 1, result.output
     assert "[FAIL] compile arch/arm64/kvm/fpsimd.o" in result.output
     assert "implicit declaration of function 'fpdsl_undeclared_helper'" in result.output

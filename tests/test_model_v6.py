@@ -270,7 +270,7 @@ MUTATIONS = {
     # kvm_arch_vcpu_load_fp() without fpsimd_save_and_flush_cpu_state()
     "no_save_at_load": "    ## kvm_arch_vcpu_load_fp()\n    fpsimd_save_and_flush_cpu_state()\n",
     # kvm_arch_vcpu_put_fp() without it
-    "no_flush_at_put": "    if GUEST_OWNED {\n        fpsimd_save_and_flush_cpu_state()\n    }\n",
+    "no_flush_at_put": "    if FP_ENABLED {\n        fpsimd_save_and_flush_cpu_state()\n    }\n",
 }
 
 

@@ -148,7 +148,7 @@ def emit_patch_cmd(
       fpdsl emit-patch my.fp --tree linux --annotate
       fpdsl emit-patch my.fp --tree linux-prepared -o fp.patch --verify
     """
-    from fpdsl.emit.message import MODERN_BASELINE, commit_body, subject_summary, verification_notes, verify
+    from fpdsl.emit.message import MODERN_BASELINES, commit_body, subject_summary, verification_notes, verify
     from fpdsl.emit.patch import Mail, mbox
     from fpdsl.emit.patch import annotate as annotated
     from fpdsl.emit.series import series_mails
@@ -178,7 +178,11 @@ def emit_patch_cmd(
     author = _signoff(signoff)
     when = _date(date, policy)
     envelope = _envelope(to, cc, base, root)
-    check = None if no_verify else verify(resolved, workload, emission.baseline or MODERN_BASELINE)
+    check = (
+        None
+        if no_verify
+        else verify(resolved, workload, emission.baseline or MODERN_BASELINES.get(emission.target.name))
+    )
     if check is not None and check.first_failure:
         # Emitting a broken policy is legitimate (a diff to discuss), but say so.
         click.echo(

@@ -37,9 +37,9 @@ COST_ROWS = (
 # What a subject may hold: git's and checkpatch's habit is a summary line of
 # at most 75 characters, subsystem prefix included.
 SUBJECT_WIDTH = 75
-# The design a 6.x tree implements (6.1.y and 6.12.y since the 2025 fix):
-# what its costs are compared with.
-MODERN_BASELINE = "host_machinery_v6"
+# The design a 6.x tree implements (6.1.y and 6.12.y since the 2025 fix),
+# per target: what its costs are compared with.
+MODERN_BASELINES = {"v6.1": "kvm_v6_1", "v6.12": "kvm_v6_12"}
 
 
 @dataclass

@@ -172,16 +172,16 @@ def _collect(emission: Emission, tree: Tree, edits: list[Edit], keep_same: bool 
 
 def version_problems(policy: ResolvedPolicy, target: T.Target) -> list[Diagnostic]:
     """Every call of a primitive the target's kernel does not have."""
-    if policy.kernel.startswith("v6"):
-        # The 6.x templates render the v4.18 model's vocabulary
-        # (host_machinery_v6); the 6.x models' own is not emitted yet.
+    if target.kernel.startswith("v6") and policy.kernel != target.kernel:
+        # A 6.x tree is one kernel model's: its verdict is only that model's.
         return [
             Diagnostic(
-                f"policies of the {policy.kernel} kernel model cannot be emitted yet: the {target.name} templates "
-                "write the vocabulary of the v4.18 model (fpsimd_save(), fpsimd_flush_cpu_state())",
-                policy.policy.kernel_span,
+                f"the policy runs on the {policy.kernel} kernel model; a {target.name} tree is the {target.kernel} "
+                "model's",
+                policy.policy.kernel_span or policy.policy.name_span,
                 policy.policy.source,
-                "see policies/host_machinery_v6.fp for a policy the v6.1 and v6.12 targets emit",
+                f"declare 'kernel {target.kernel}' (policies/kvm_{target.name.replace('.', '_')}.fp "
+                "is that tree's code)",
             )
         ]
     problems = []
@@ -201,7 +201,8 @@ def version_problems(policy: ResolvedPolicy, target: T.Target) -> list[Diagnosti
                         f"{stmt.name}() exists {when}: it has no meaning for target {target.name}",
                         stmt.span,
                         src,
-                        f"emit this policy for a {prim.since or prim.until} tree, or write a variant for {target.name}",
+                        f"the policy is written for the {policy.kernel} kernel model: emit it for a tree of that "
+                        f"kernel, or write a variant for {target.name}",
                     )
                 )
     return problems

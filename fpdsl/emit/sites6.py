@@ -47,7 +47,7 @@ class Sites6(SiteBuilder):
                     "FP_HOST: kvm_arch_vcpu_load_fp() saves and unbinds it (fpsimd_save_and_flush_cpu_state())",
                     flag.span,
                     owner.source,
-                    "policies/host_machinery_v6.fp is this design as 6.1 and 6.12 have it",
+                    f"policies/kvm_{self.target.name.replace('.', '_')}.fp is this design as {self.target.name} has it",
                 )
             )
         if trap is None or shape(trap.body) != TRAP_HANDLER:

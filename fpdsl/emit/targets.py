@@ -103,7 +103,7 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             "v6.1",
-            "v4.18",
+            "v6.1",
             None,
             ((6, 1), (6, 1)),
             "6.1 layout: arch/arm64/kvm/{arm,fpsimd}.c, vcpu->arch.fp_state, 8-argument fpsimd_bind_state_to_cpu()",
@@ -111,7 +111,7 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             "v6.12",
-            "v4.18",
+            "v6.12",
             None,
             ((6, 12), (6, 12)),
             "6.12 layout: per-CPU host_data fp_owner, struct cpu_fp_state for fpsimd_bind_state_to_cpu()",

@@ -1,13 +1,13 @@
 # The seed's fix (d) on today's design: Dave Martin's local_bh_disable()
-# variant (kvmarm, 2018-02-14) applied to the 6.1/6.12 host machinery
-# (host_machinery_v6). Around the run loop's local_irq_enable(), if a
+# variant (kvmarm, 2018-02-14) applied to the 6.1 KVM code
+# (kvm_v6_1, the code 6.1 has after the 2025 fix). Around the run loop's local_irq_enable(), if a
 # softirq is pending and the guest owns the registers, save them and give
 # FPSIMD back to the host before the softirq runs. With the guest state
 # bound to the CPU this is not needed for correctness; it trades a save at
 # exit for the save the softirq's kernel_neon_begin() would do.
 
-policy softirq_giveback_v6 "Host machinery (6.x), FPSIMD given back at exit when a softirq is pending (seed fix d)"
-extends host_machinery_v6
+policy softirq_giveback_v6_1 "6.1 KVM, FPSIMD given back at exit when a softirq is pending (seed fix d)"
+extends kvm_v6_1
 
 hook exit {
     local_bh_disable()
@@ -20,8 +20,7 @@ hook exit {
     ## A softirq is pending: give FPSIMD back to the host now rather than
     ## make its kernel-mode NEON save the guest's registers.
     if local_softirq_pending() && FP_ENABLED {
-        fpsimd_save()
-        fpsimd_flush_cpu_state()
+        fpsimd_save_and_flush_cpu_state()
         FP_ENABLED = false
     }
     local_bh_enable()

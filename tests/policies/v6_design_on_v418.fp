@@ -6,7 +6,7 @@
 # The guest's ownership is vcpu->arch.fp_state (6.1) or the per-CPU
 # host_data fp_owner (6.12): FP_STATE_GUEST_OWNED is FP_ENABLED here.
 
-policy host_machinery_v6 "Host FPSIMD saved at vcpu load, guest state handed to the host machinery (6.1, 6.12)"
+policy v6_design_on_v418 "The 6.x design (host saved at vcpu load, no FP_HOST) written for the v4.18 model"
 kernel v4.18
 
 ## FP_STATE_GUEST_OWNED: the guest's registers are loaded
