@@ -5,7 +5,7 @@ the shipped 6.x KVM policies' verdicts and the mutants of the fixed ones."""
 from __future__ import annotations
 
 import pytest
-from helpers import policy
+from helpers import ROOT, policy, run
 from test_model import FnHooks, drive, machine, props
 
 from fpdsl.lang.checker import check_or_raise
@@ -298,3 +298,49 @@ def test_the_mutant_that_forgets_to_save_is_flagged(monkeypatch, kernel, name):
     monkeypatch.setitem(HOSTS, kernel, ForgetsToSave)
     result = _explore(policy(name), guest_sve=True)
     assert {prop for prop, _ in result.counterexamples} == {"lost-state"}
+
+
+# ---- scenarios: the built-in QEMU trace and the `guest sve` header ------------
+
+
+@pytest.mark.parametrize(
+    "name,verdict",
+    [("kvm_v6_12_0", "VIOLATED (lost-state)"), ("kvm_v6_12", None), ("kvm_v6_1", None), ("kvm_v6_1_134", None)],
+)
+def test_the_qemu_scenario_replays_as_the_fix_says(name, verdict):
+    result = run("simulate", str(ROOT / "policies" / f"{name}.fp"), "--scenario", "qemu_sve_2025")
+    assert result.exit_code == (1 if verdict else 0), result.output
+    last = result.output.strip().split("\n")[-1]
+    if verdict:
+        assert last == f"verdict: {verdict} on this scenario"
+    else:
+        assert last.startswith("verdict: no property broken on this scenario")
+
+
+def test_a_saved_counterexample_keeps_its_sve_guest(tmp_path):
+    saved = tmp_path / "c.scn"
+    path = str(ROOT / "policies" / "kvm_v6_12_0.fp")
+    assert run("simulate", path, "-q", "--guest-sve", "--save-scenario", str(saved)).exit_code == 1
+    assert "\nguest sve\n" in saved.read_text()
+    replay = run("simulate", path, "--scenario", str(saved))
+    assert replay.exit_code == 1 and "verdict: VIOLATED (lost-state) on this scenario" in replay.output
+    refused = run("simulate", str(ROOT / "policies" / "eager.fp"), "--scenario", str(saved))
+    assert refused.exit_code == 1 and "eager runs on the v4.16 model, which has no SVE guests" in refused.output
+    assert "Traceback" not in refused.output
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_forgetting_dead_values_keeps_verdicts_and_shortest_counterexamples(name):
+    """The 6.x models' Forget rules (last_cpu, to_save) merge states, never
+    verdicts: the same counterexamples, just as short, as --exact finds."""
+    resolved = policy(name)
+    hooks = PolicyHooks(resolved)
+    results = []
+    for dead_values in (False, True):
+        config = ModelConfig(kernel=resolved.kernel, dead_values=dead_values, guest_sve=True)
+        results.append(explore(hooks, config, resolved.initial_flags()))
+    exact, forgetful = results
+    assert forgetful.states < exact.states
+    assert {k: len(c.path) for k, c in exact.counterexamples.items()} == {
+        k: len(c.path) for k, c in forgetful.counterexamples.items()
+    }

@@ -45,12 +45,16 @@ class Forget:
     - last_cpu: a task's fpsimd_state.cpu while no CPU is bound to the task. It
       is read only as `cpu.bound == task and task.last_cpu == cpu`, false
       whatever last_cpu is, and binding the task to a CPU rewrites it.
+    - to_save (6.x): a CPU's fpsimd_last_state.to_save while nothing is bound
+      there. Only a save reads it, and a save with nothing bound saves
+      nothing; a state becomes bound only by a bind, which writes to_save.
     """
 
     task_sve_bits: bool = False
     cpu_sve_bits: bool = False
     bound_sve: bool = False
     last_cpu: bool = False
+    to_save: bool = False
 
 
 # Canonical value tokens: the owner alone for its last write, owner + "~" for a
@@ -93,7 +97,8 @@ def _key_for_tasks(w: World, tmap: dict[str, str], symmetry: bool, forget: Forge
     versions = w.versions
     forget_bound_sve = forget is not None and forget.bound_sve
     forget_z = forget is not None and forget.cpu_sve_bits and not any(t.sve for t in w.tasks.values())
-    parts = [_cpu_part(c, versions, tmap, forget_bound_sve, forget_z) for c in w.cpus]
+    forget_to_save = forget is not None and forget.to_save
+    parts = [_cpu_part(c, versions, tmap, forget_bound_sve, forget_z, forget_to_save) for c in w.cpus]
     if not symmetry or ncpu == 1:
         return _flat_key(w, parts, _IDENTITY[ncpu], _IDENTITY[ncpu], tmap, forget)
     # The CPU parts do not depend on the CPU renaming, so when they all differ
@@ -121,7 +126,9 @@ def _inverse(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(inv)
 
 
-def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bound_sve: bool, forget_z: bool) -> tuple:
+def _cpu_part(
+    c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bound_sve: bool, forget_z: bool, forget_to_save: bool
+) -> tuple:
     bound = c.bound or ""
     curr = c.curr or ""
     if tmap:
@@ -140,7 +147,7 @@ def _cpu_part(c: Cpu, versions: dict[str, int], tmap: dict[str, str], forget_bou
         curr,
         _canon(c.host, versions, tmap),
         c.zen,
-        c.to_save,
+        "current" if forget_to_save and c.bound is None else c.to_save,
     )
 
 

@@ -161,7 +161,9 @@ def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
     state is live without TIF_SVE (EL0 SVE enabled by ZEN), so the SVE rules'
     arguments do not hold there."""
     called = getattr(hooks, "primitives", None)
-    if called is None or kernel not in ("v4.16", "v4.18"):
+    if kernel not in ("v4.16", "v4.18"):
+        return Forget(last_cpu=True, to_save=True)
+    if called is None:
         return Forget(last_cpu=True)
     sets_sve = ("set_thread_flag", "TIF_SVE") in called
     makes_live = bool({("clear_thread_flag", "TIF_FOREIGN_FPSTATE"), ("fpsimd_bind_state_to_cpu", "task")} & called)

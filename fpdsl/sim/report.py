@@ -115,7 +115,7 @@ def exploration_json(policy: ResolvedPolicy, ex: Exploration, properties: tuple[
 def counterexample_scenario(policy: ResolvedPolicy, ex: Exploration, ce: Counterexample) -> str:
     """The counterexample as a scenario file: `--scenario FILE` replays it."""
     c = ex.config
-    bounds = {"cpus": c.cpus, "tasks": c.tasks, "runs": c.runs, "exits": c.exits}
+    bounds = {"cpus": c.cpus, "tasks": c.tasks, "runs": c.runs, "exits": c.exits, "guest_sve": c.guest_sve}
     steps: list[tuple[str, str | None]] = [(label(e), None) for e in ce.path]
     steps[-1] = (steps[-1][0], f"{ce.prop}")
     text = scenario_text(f"{policy.name}_{ce.prop.replace('-', '_')}", f"{policy.name}: {ce.prop}", bounds, steps)

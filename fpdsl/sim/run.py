@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.records import Op, Violation, count_ops
@@ -52,6 +53,10 @@ class Run:
 
 
 def config_for(policy: ResolvedPolicy, **bounds: int) -> ModelConfig:
+    if bounds.get("guest_sve") and not policy.kernel.startswith("v6"):
+        raise FpdslError(
+            Diagnostic(f"'guest sve': {policy.name} runs on the {policy.kernel} model, which has no SVE guests")
+        )
     return ModelConfig(kernel=policy.kernel, **bounds)
 
 

@@ -8,6 +8,7 @@ Dave Martin's X and Y); `#` starts a comment. Header lines set the bound:
     tasks 1
     runs 1
     exits 8
+    guest sve                 (6.x kernel models: the guest has SVE; default fpsimd)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ SCENARIO_LIMITS = {**BOUND_LIMITS, "exits": (1, 256), "runs": (1, 64)}
 _HEADER = re.compile(r'^scenario\s+([A-Za-z_][A-Za-z0-9_]*)\s+"([^"]*)"\s*$')
 _BOUND = re.compile(r"^(cpus|tasks|runs|exits)\s+(\d+)\s*$")
 _EVENT = re.compile(r"^[A-Za-z0-9_:]+$")
+_GUEST = re.compile(r"^guest\s+(sve|fpsimd)\s*$")
 
 
 def parse_scenario(source: Source) -> Scenario:
@@ -77,6 +79,10 @@ def parse_scenario(source: Source) -> Scenario:
                     )
                 )
             scenario.bounds[name] = value
+            continue
+        m = _GUEST.match(text)
+        if m:
+            scenario.bounds["guest_sve"] = m.group(1) == "sve"
             continue
         if not _EVENT.match(text):
             col = raw.index(text[0]) + 1
@@ -131,6 +137,8 @@ def scenario_text(name: str, description: str, bounds: dict[str, int], steps: li
     description = description.replace('"', "'").replace("\n", " ")
     out = [f'scenario {name} "{description}"']
     out += [f"{key} {bounds[key]}" for key in ("cpus", "tasks", "runs", "exits") if key in bounds]
+    if bounds.get("guest_sve"):
+        out.append("guest sve")
     for event, mark in steps:
         out.append(f"{event:<20} ! {mark}" if mark else event)
     return "\n".join(out) + "\n"
