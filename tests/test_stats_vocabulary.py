@@ -37,8 +37,8 @@ def test_cost_vector_order_is_the_vocabulary() -> None:
         "binding_invalidations", "redundant_saves", "redundant_restores",
     )  # fmt: skip
     assert [p.id for p in PARAMETERS] == [
-        "exit.to_user", "exit.preempt", "exit.softirq_neon", "guest.fp", "guest.fp_per_interval", "vmm.fp",
-        "competing.fp",
+        "exit.to_user", "exit.preempt", "exit.softirq_neon", "guest.fp", "guest.fp_per_interval", "guest.sve",
+        "vmm.fp", "vmm.sve", "competing.fp",
     ]  # fmt: skip
 
 
@@ -60,7 +60,9 @@ def test_defaults_of_a_minimal_profile() -> None:
         "exit.preempt": 0.1,
         "exit.softirq_neon": 0.0,
         "guest.fp": 0.0,
+        "guest.sve": 0.0,
         "vmm.fp": 0.0,
+        "vmm.sve": 0.0,
         "competing.fp": 1.0,
     }
 
@@ -79,7 +81,7 @@ def test_unknown_key_in_a_section_lists_the_valid_ones() -> None:
     assert _error("[exit]\nto_usr = 0.1\npreempt = 0.1\n") == (
         "p.toml: error: unknown profile key 'exit.to_usr'\n"
         "  hint: did you mean 'exit.to_user'? valid keys: exit.to_user, exit.preempt, exit.softirq_neon, "
-        "guest.fp, guest.fp_per_interval, vmm.fp, competing.fp"
+        "guest.fp, guest.fp_per_interval, guest.sve, vmm.fp, vmm.sve, competing.fp"
     )
 
 
@@ -160,7 +162,9 @@ def test_json_and_table_use_the_same_ids() -> None:
             "exit.preempt",
             "exit.softirq_neon",
             "guest.fp",
+            "guest.sve",
             "vmm.fp",
+            "vmm.sve",
             "competing.fp",
         ]
         assert d["verdict"] == "CLEAN"
@@ -186,3 +190,27 @@ def test_readme_documents_every_parameter_and_metric() -> None:
         assert f"| `{m}` |" in section, m
     for name in builtin_profiles():
         assert f"`{name}`" in section
+
+
+def test_sve_parameters_choose_the_vmms_sve_code_and_an_sve_guest() -> None:
+    """vmm.sve splits the VMM's FP use into FPSIMD and SVE code; guest.sve
+    is 0 or 1 and only the 6.x models have SVE guests."""
+    from fpdsl.model.runloop import initial_world, successors
+    from fpdsl.stats.workload import macro_steps, profile_fits
+
+    p = parse_profile(Source("s.toml", EXIT + "[vmm]\nfp = 0.5\nsve = 0.25\n[guest]\nsve = 1\n"))
+    assert p.vmm_sve == 0.25 and p.guest_sve == 1.0
+    assert profile_fits(p, "v4.18") == "guest.sve = 1: the v4.18 model has no SVE guests (the 6.x models have)"
+    assert profile_fits(p, "v6.12") is None
+    from fpdsl.stats.workload import workload_config
+
+    config = workload_config("v6.12", guest_sve=True)
+    world = initial_world(config, ())
+    steps = dict(macro_steps(world, successors(world, config), p))
+    ioctl = ("ioctl", "A", None)
+    assert steps == {
+        (("user_fp", "A", None), ioctl): 0.375,
+        (("user_sve", "A", None), ioctl): 0.125,
+        (ioctl,): 0.5,
+    }
+    assert "guest.sve is 0 or 1" in _error(EXIT + "[guest]\nsve = 0.5\n")

@@ -11,13 +11,14 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.records import METRICS, count_ops
 from fpdsl.model.runloop import initial_world, step, successors
 from fpdsl.sim.interpreter import PolicyHooks
 from fpdsl.stats import tracker as trk
 from fpdsl.stats.profile import Profile
-from fpdsl.stats.workload import macro_steps, workload_config
+from fpdsl.stats.workload import macro_steps, profile_fits, workload_config
 
 # The metrics per KVM_RUN, by their ids (fpdsl.stats.vocabulary), in the
 # order of the cost vectors: the model's counters, then redundancy.
@@ -38,7 +39,10 @@ class Chain:
     edges: dict[int, list[tuple[float, int, np.ndarray]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.config = workload_config(self.policy.kernel)
+        problem = profile_fits(self.profile, self.policy.kernel)
+        if problem:
+            raise FpdslError(Diagnostic(f"{self.policy.name}: {problem}"))
+        self.config = workload_config(self.policy.kernel, guest_sve=bool(self.profile.guest_sve))
         self.hooks = PolicyHooks(self.policy)
         self._add(initial_world(self.config, self.policy.initial_flags()), trk.EMPTY)
 

@@ -43,6 +43,8 @@ class Profile:
     vmm_fp: float
     competing_fp: float
     guest_fp_per_interval: float | None = None
+    vmm_sve: float = 0.0
+    guest_sve: float = 0.0
 
     def with_param(self, name: str, value: float) -> Profile:
         """The profile with parameter `name` (an id such as 'exit.to_user')
@@ -142,6 +144,8 @@ def profile_problem(profile: Profile) -> str | None:
             continue
         if not math.isfinite(value) or not 0.0 <= value <= 1.0:
             return f"{p.id} must be a probability between 0 and 1, got {value!r}"
+    if profile.guest_sve not in (0.0, 1.0):
+        return f"guest.sve is 0 or 1 (the vcpu has SVE or not), got {profile.guest_sve!r}"
     if profile.exit_to_user <= 0:
         return "exit.to_user must be positive: every KVM_RUN must end"
     if profile.exit_to_user + profile.preempt > 1:

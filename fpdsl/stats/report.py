@@ -46,13 +46,16 @@ def interval_note(results: list[CostResult]) -> str | None:
     )
 
 
+_SVE_ONLY = ("guest.sve", "vmm.sve")
+
+
 def workload_line(profile: Profile) -> str:
     """The profile's parameters by id, as one line."""
     values = profile.parameters()
     parts = []
     for ident, value in values.items():
-        if ident == "guest.fp_per_interval":
-            continue
+        if ident == "guest.fp_per_interval" or (ident in _SVE_ONLY and not value):
+            continue  # the SVE parameters are shown when a profile uses them
         text = f"{ident} = {value:.6g}"
         if ident == "guest.fp" and "guest.fp_per_interval" in values:
             text += f" (from guest.fp_per_interval = {values['guest.fp_per_interval']:.6g})"

@@ -79,6 +79,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         ("guest_fp_per_interval",),
     ),
     Parameter(
+        "guest.sve",
+        "guest_sve",
+        "the guest has SVE (vcpu_has_sve(); 6.x models only)",
+        "0 or 1 (a property of the vcpu, not a chance)",
+        0.0,
+        "0 or 1",
+    ),
+    Parameter(
         "vmm.fp",
         "vmm_fp",
         "the VMM (the vcpu thread in user space) uses FPSIMD between KVM_RUN calls",
@@ -86,6 +94,14 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         "0 <= p <= 1",
         ("vmm_fp",),
+    ),
+    Parameter(
+        "vmm.sve",
+        "vmm_sve",
+        "the VMM's FPSIMD use is SVE code (6.x models: it traps while EL0 SVE is disabled)",
+        "fraction of the VMM's FP uses",
+        0.0,
+        "0 <= f <= 1",
     ),
     Parameter(
         "competing.fp",

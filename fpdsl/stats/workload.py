@@ -15,9 +15,24 @@ from fpdsl.stats.profile import Profile
 Macro = tuple[Event, ...]
 
 
-def workload_config(kernel: str, competing: bool = True) -> ModelConfig:
+def workload_config(kernel: str, competing: bool = True, guest_sve: bool = False) -> ModelConfig:
     """The model configuration the statistics run on: unbounded runs and exits."""
-    return ModelConfig(kernel=kernel, cpus=1, tasks=1 if competing else 0, runs=None, exits=None, symmetry=False)
+    return ModelConfig(
+        kernel=kernel,
+        cpus=1,
+        tasks=1 if competing else 0,
+        runs=None,
+        exits=None,
+        symmetry=False,
+        guest_sve=guest_sve,
+    )
+
+
+def profile_fits(profile: Profile, kernel: str) -> str | None:
+    """Why `profile` cannot run on the `kernel` model, or None."""
+    if profile.guest_sve and not kernel.startswith("v6"):
+        return f"guest.sve = 1: the {kernel} model has no SVE guests (the 6.x models have)"
+    return None
 
 
 def macro_steps(world: World, enabled: list[Event], p: Profile) -> list[tuple[Macro, float]]:
@@ -30,7 +45,12 @@ def macro_steps(world: World, enabled: list[Event], p: Profile) -> list[tuple[Ma
     if cpu.curr == VCPU_THREAD:
         if a.pc == "user":
             ioctl = ("ioctl", VCPU_THREAD, None)
-            options = [((("user_fp", VCPU_THREAD, None), ioctl), p.vmm_fp), ((ioctl,), 1.0 - p.vmm_fp)]
+            fp, sve = ("user_fp", VCPU_THREAD, None), ("user_sve", VCPU_THREAD, None)
+            options = [
+                ((fp, ioctl), p.vmm_fp * (1.0 - p.vmm_sve)),
+                ((sve, ioctl), p.vmm_fp * p.vmm_sve),
+                ((ioctl,), 1.0 - p.vmm_fp),
+            ]
         elif a.pc == "loop":
             options = [((("enter", VCPU_THREAD, None),), 1.0)]
         elif a.pc == "guest":
