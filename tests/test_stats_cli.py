@@ -88,3 +88,15 @@ def test_samples_sets_the_sample_size() -> None:
     s, b = json.loads(small.stdout), json.loads(big.stdout)
     assert 5000 <= s["samples"] < 5200 and 40000 <= b["samples"] < 40200
     assert b["ci99_half_width"]["host_saves"] < s["ci99_half_width"]["host_saves"]
+
+
+def test_an_sve_profile_runs_on_the_6x_models_only() -> None:
+    """sve_2025 has an SVE guest: a 2018 policy is refused before anything
+    runs; a 6.x policy's warning comes from exploring with an SVE guest."""
+    old = run_cli("stats", str(POLICIES / "eager.fp"), "--workload", "sve_2025")
+    assert old.returncode == 1 and "Traceback" not in old.stderr
+    assert "eager: guest.sve = 1: the v4.16 model has no SVE guests" in old.stderr
+    new = run_cli("stats", str(POLICIES / "kvm_v6_12_0.fp"), "--workload", "sve_2025", "--json")
+    assert new.returncode == 0, new.stderr
+    data = json.loads(new.stdout)
+    assert data["verdict"] == "VIOLATED (lost-state)" and data["workload"]["guest.sve"] == 1.0

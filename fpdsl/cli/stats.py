@@ -7,7 +7,7 @@ import json
 import click
 
 from fpdsl.cli.common import DEFAULT_BOUND, _load_checked, _policy_files
-from fpdsl.diagnostics import UsageError
+from fpdsl.diagnostics import Diagnostic, FpdslError, UsageError
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.stats.chain import CostResult, exact_costs
 from fpdsl.stats.montecarlo import sampled_costs
@@ -36,10 +36,16 @@ def _result_json(r: CostResult, profile: Profile | None = None) -> dict:
     return out
 
 
-def _verdict(policy: ResolvedPolicy) -> str:
+def _verdict(policy: ResolvedPolicy, profile: Profile) -> str:
+    """The verdict at the default bound, for the guest the profile has."""
     from fpdsl.cli.simulate import explore_verdict
+    from fpdsl.stats.workload import profile_fits
 
-    return explore_verdict(policy, DEFAULT_BOUND)
+    problem = profile_fits(profile, policy.kernel)
+    if problem:
+        raise FpdslError(Diagnostic(f"{policy.name}: {problem}"))
+    bound = dict(DEFAULT_BOUND, guest_sve=True) if profile.guest_sve else DEFAULT_BOUND
+    return explore_verdict(policy, bound)
 
 
 def _warn_unclean(name: str, verdict: str) -> None:
@@ -118,7 +124,7 @@ def stats_cmd(policy: str, workload: str, method: str, samples: int, seed: int, 
 
     resolved = _load_checked(policy)
     profile = load_profile(workload)
-    verdict = _verdict(resolved)
+    verdict = _verdict(resolved, profile)
     _warn_unclean(resolved.name, verdict)
     result = _costs(resolved, profile, method, samples, seed)
     if as_json:
@@ -197,7 +203,7 @@ def compare_cmd(
         return
     resolved = [_load_checked(p) for p in _policy_files(policies)]
     profile = load_profile(workload)
-    verdicts = {pol.name: _verdict(pol) for pol in resolved}
+    verdicts = {pol.name: _verdict(pol, profile) for pol in resolved}
     results = [_costs(pol, profile, method, samples, seed) for pol in resolved]
     if as_json:
         click.echo(json.dumps([dict(_result_json(r, profile), verdict=verdicts[r.policy]) for r in results], indent=2))
@@ -238,7 +244,7 @@ def _compare_sweep(
     resolved = [_load_checked(p) for p in _policy_files(policies)]
     profile = load_profile(workload)
     sweep_points(profile, spec)  # every point valid before any work
-    verdicts = {pol.name: _verdict(pol) for pol in resolved}
+    verdicts = {pol.name: _verdict(pol, profile) for pol in resolved}
     result = run_sweep(
         [p.name for p in resolved],
         profile,
