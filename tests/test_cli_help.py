@@ -57,6 +57,8 @@ def test_primitives_say_which_hooks_may_use_them() -> None:
     assert "a flag of the vcpu thread is set [every hook (trap: v4.18+)]" in out
     assert "save the CPU's FPSIMD registers into a saved state [every hook]" in out
     assert "bind a saved state to this CPU's registers [not in trap, kernel v4.18+]" in out
+    assert "(the 2022 fix) [not in trap, kernel v6.12.0 only]" in out
+    assert "this CPU's registers hold [not in trap, kernel up to v4.18]" in out
 
 
 def test_the_manual_page_has_every_command_and_option() -> None:

@@ -74,7 +74,7 @@ def primitives_cmd() -> None:
 
     def where(p) -> str:
         # Which hooks may use it: the trap hook is hyp code (see the checker).
-        kernels = f"kernel {p.since}+" if p.since else f"kernel {p.until} only" if p.until else ""
+        kernels = _kernels(p.since, p.until)
         hooks = {"v4.16": "every hook", None: "not in trap"}.get(p.hyp, f"every hook (trap: {p.hyp}+)")
         return f"[{', '.join(x for x in (hooks, kernels) if x)}]"
 
@@ -92,3 +92,16 @@ def primitives_cmd() -> None:
         click.echo(title)
         for name, text in section:
             click.echo(f"  {name:<{width}}  {text}")
+
+
+def _kernels(since: str | None, until: str | None) -> str:
+    """Which kernel models have a primitive, in words."""
+    if since and until:
+        return f"kernel {since} only" if since == until else f"kernel {since} to {until}"
+    if since:
+        return f"kernel {since}+"
+    if until:
+        from fpdsl.lang.vocabulary import KERNEL_VERSIONS
+
+        return f"kernel {until} only" if until == KERNEL_VERSIONS[0] else f"kernel up to {until}"
+    return ""
