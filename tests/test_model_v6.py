@@ -15,7 +15,7 @@ from fpdsl.model.hosts.v6 import Host6
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.runloop import initial_world
 from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO
-from fpdsl.sim.explorer import explore
+from fpdsl.sim.explorer import dead_value_rules, explore
 from fpdsl.sim.interpreter import PolicyHooks
 
 A = VCPU_THREAD
@@ -329,18 +329,53 @@ def test_a_saved_counterexample_keeps_its_sve_guest(tmp_path):
     assert "Traceback" not in refused.output
 
 
+@pytest.mark.parametrize("bound", [{}, {"runs": 2, "exits": 1}], ids=["default", "2 runs"])
+@pytest.mark.parametrize("guest_sve", [False, True], ids=["fpsimd guest", "sve guest"])
 @pytest.mark.parametrize("name", sorted(VERDICTS))
-def test_forgetting_dead_values_keeps_verdicts_and_shortest_counterexamples(name):
-    """The 6.x models' Forget rules (last_cpu, to_save) merge states, never
-    verdicts: the same counterexamples, just as short, as --exact finds."""
+def test_forgetting_dead_values_keeps_verdicts_and_shortest_counterexamples(name, guest_sve, bound):
+    """The 6.x models' Forget rules (last_cpu, to_save; 6.12's sve_state of
+    an FP_STATE_FPSIMD task) merge states, never verdicts: the same
+    counterexamples, just as short, as --exact finds."""
     resolved = policy(name)
     hooks = PolicyHooks(resolved)
     results = []
     for dead_values in (False, True):
-        config = ModelConfig(kernel=resolved.kernel, dead_values=dead_values, guest_sve=True)
+        config = ModelConfig(kernel=resolved.kernel, dead_values=dead_values, guest_sve=guest_sve, **bound)
         results.append(explore(hooks, config, resolved.initial_flags()))
     exact, forgetful = results
     assert forgetful.states < exact.states
     assert {k: len(c.path) for k, c in exact.counterexamples.items()} == {
         k: len(c.path) for k, c in forgetful.counterexamples.items()
     }
+
+
+def test_6_12_forgets_the_sve_state_of_an_fpsimd_typed_task_but_what_fpsimd_kvm_prepare_reads():
+    """6.12's task_fpsimd_load() reads sve_state only for FP_STATE_SVE; 6.1's
+    goes by TIF_SVE, so 6.1 keeps it; fpsimd_kvm_prepare() reads the vcpu
+    thread's V part of sve_state whatever fp_type says, so a policy calling
+    it keeps that."""
+    rules = {name: dead_value_rules(PolicyHooks(policy(name)), policy(name).kernel) for name in VERDICTS}
+    assert rules["kvm_v6_12"].fpsimd_typed_sve_state and rules["kvm_v6_12"].vcpu_thread_sve_v
+    assert rules["kvm_v6_12_0_no_prepare"].vcpu_thread_sve_v
+    assert rules["kvm_v6_12_0"].fpsimd_typed_sve_state and not rules["kvm_v6_12_0"].vcpu_thread_sve_v
+    assert not rules["kvm_v6_1"].fpsimd_typed_sve_state and not rules["kvm_v6_1_134"].fpsimd_typed_sve_state
+
+    config = ModelConfig(kernel="v6.12.0", tasks=1)
+    world = initial_world(config, ())
+
+    def variant(task: str, fp_type: str):
+        w = world.clone()
+        w.tasks[task].fp_type = fp_type
+        w.tasks[task].saved_sv = w.tasks[task].saved_z = w.fresh(task)
+        return w
+
+    for task in (A, "B1"):
+        for fp_type in ("fpsimd", "sve"):
+            other = variant(task, fp_type)
+            base = other.clone()
+            base.tasks[task].fp_type = fp_type
+            base.tasks[task].saved_sv = base.tasks[task].saved_z = ZERO
+            for prepares in (False, True):
+                forget = rules["kvm_v6_12_0" if prepares else "kvm_v6_12_0_no_prepare"]
+                merged = base.key(True, forget) == other.key(True, forget)
+                assert merged == (fp_type == "fpsimd" and not (prepares and task == A)), (task, fp_type, prepares)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import TYPE_CHECKING
 
-from fpdsl.model.values import KERNEL, Value
+from fpdsl.model.values import KERNEL, VCPU_THREAD, Value
 
 if TYPE_CHECKING:
     from fpdsl.model.state import Cpu, World
@@ -48,6 +48,16 @@ class Forget:
     - to_save (6.x): a CPU's fpsimd_last_state.to_save while nothing is bound
       there. Only a save reads it, and a save with nothing bound saves
       nothing; a state becomes bound only by a bind, which writes to_save.
+    - fpsimd_typed_sve_state (6.12): a task's thread.sve_state (its V part
+      and high bits) while its fp_type is FP_STATE_FPSIMD. task_fpsimd_load()
+      reads sve_state only for FP_STATE_SVE, and fp_type becomes
+      FP_STATE_SVE only by writing all of sve_state (an SVE save, or
+      do_sve_acc()'s fpsimd_to_sve()). The one other reader is
+      fpsimd_kvm_prepare()'s sve_to_fpsimd(), which copies the V part of
+      current's sve_state whatever fp_type says; KVM's hooks run with the
+      vcpu thread current, so the vcpu thread's V part is kept unless
+      `vcpu_thread_sve_v` (policies that never call fpsimd_kvm_prepare()).
+      Not 6.1: its task_fpsimd_load() goes by TIF_SVE.
     """
 
     task_sve_bits: bool = False
@@ -55,6 +65,8 @@ class Forget:
     bound_sve: bool = False
     last_cpu: bool = False
     to_save: bool = False
+    fpsimd_typed_sve_state: bool = False
+    vcpu_thread_sve_v: bool = False
 
 
 # Canonical value tokens: the owner alone for its last write, owner + "~" for a
@@ -166,14 +178,18 @@ def _flat_key(
         out += parts[old]
     names = sorted(w.tasks, key=lambda n: tmap.get(n, n)) if tmap else w.tasks
     forget_z = forget is not None and forget.task_sve_bits
+    forget_typed = forget is not None and forget.fpsimd_typed_sve_state
+    forget_typed_a = forget_typed and forget.vcpu_thread_sve_v
     bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
     for name in names:
         t = w.tasks[name]
         last = t.last_cpu
         cpu = t.cpu
+        dead_sve_state = forget_typed and t.fp_type == "fpsimd"
+        dead_sve_v = dead_sve_state and (forget_typed_a or name != VCPU_THREAD)
         out += (
             _canon(t.saved_v, versions, tmap),
-            "0" if forget_z and not t.sve else _canon(t.saved_z, versions, tmap),
+            "0" if dead_sve_state or (forget_z and not t.sve) else _canon(t.saved_z, versions, tmap),
             t.foreign,
             t.sve,
             -1 if last is None or (bound is not None and name not in bound) else cperm[last],
@@ -181,7 +197,7 @@ def _flat_key(
             -1 if cpu is None else cperm[cpu],
             t.fp_type,
             t.sve_live,
-            _canon(t.saved_sv, versions, tmap),
+            "0" if dead_sve_v else _canon(t.saved_sv, versions, tmap),
         )
     v = w.vcpu
     out.append(_canon(v.saved_v, versions, tmap))

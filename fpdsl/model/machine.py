@@ -50,6 +50,12 @@ class Machine:
         self.ops: list[Op] = []
         self.violations: list[Violation] = []
         self.cpu = 0
+        self.c = world.cpus[0]  # the Cpu of self.cpu (an attribute: read on every operation)
+
+    def on_cpu(self, cpu: int) -> None:
+        """Execute on CPU `cpu` from here on."""
+        self.cpu = cpu
+        self.c = self.world.cpus[cpu]
 
     # ---- recording ------------------------------------------------------
 
@@ -61,10 +67,6 @@ class Machine:
         self.violations.append(Violation(prop, message, origin, subject))
 
     # ---- helpers ----------------------------------------------------------
-
-    @property
-    def c(self):
-        return self.world.cpus[self.cpu]
 
     def current(self):
         name = self.c.curr

@@ -136,10 +136,7 @@ def step(world: World, event: Event, config: ModelConfig, hooks: Hooks, record: 
     w = world.clone()
     m = host_machine(config, hooks, w, record)
     kind, actor, arg = event
-    if kind in ("irq", "switch"):
-        m.cpu = actor
-    else:
-        m.cpu = w.tasks[actor].cpu
+    m.on_cpu(actor if kind in ("irq", "switch") else w.tasks[actor].cpu)
     _APPLY[kind](m, actor, arg)
     _check_preemptible(m)
     return StepResult(w, m.ops, m.violations)

@@ -161,6 +161,9 @@ def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
     state is live without TIF_SVE (EL0 SVE enabled by ZEN), so the SVE rules'
     arguments do not hold there."""
     called = getattr(hooks, "primitives", None)
+    if kernel in ("v6.12", "v6.12.0"):
+        prepares = called is None or ("fpsimd_kvm_prepare", None) in called
+        return Forget(last_cpu=True, to_save=True, fpsimd_typed_sve_state=True, vcpu_thread_sve_v=not prepares)
     if kernel not in ("v4.16", "v4.18"):
         return Forget(last_cpu=True, to_save=True)
     if called is None:

@@ -40,27 +40,33 @@ class PolicyHooks:
     def __init__(self, resolved: ResolvedPolicy) -> None:
         self.resolved = resolved
         self.flag_index = resolved.flag_index()
-        self._compiled: dict[str, list[Action]] = {}
+        # Two compilations: with the "line" records traces show, and without
+        # them for the explorer, which records nothing (a wrapper per
+        # statement is a fifth of its time).
+        self._compiled: dict[bool, dict[str, list[Action]]] = {True: {}, False: {}}
         # (primitive, argument) pairs any hook can call: what the explorer's
         # dead-value rules need to know about the policy.
         self.primitives: set[tuple[str, str | None]] = set()
         for name, hook in resolved.hooks.items():
             lines = _lines_of(hook, resolved)
-            self._compiled[name] = [self._stmt(s, hook.name, hook.policy, lines) for s in hook.body]
+            for traced in (True, False):
+                self._compiled[traced][name] = [self._stmt(s, hook.name, hook.policy, lines, traced) for s in hook.body]
 
     def has(self, name: str) -> bool:
-        return name in self._compiled
+        return name in self._compiled[True]
 
     def run(self, name: str, m: Machine) -> None:
-        for action in self._compiled[name]:
+        for action in self._compiled[m.record][name]:
             action(m)
 
     # ---- compilation ----------------------------------------------------
 
-    def _stmt(self, stmt: ast.Stmt, hook: str, path: str, lines: list[str]) -> Action:
+    def _stmt(self, stmt: ast.Stmt, hook: str, path: str, lines: list[str], trace: bool) -> Action:
         text = lines[stmt.span.line - 1].strip() if 0 < stmt.span.line <= len(lines) else ""
         origin = PolicyLine(path, stmt.span.line, stmt.span.column, hook, text)
-        action = self._compile(stmt, hook, path, lines, origin)
+        action = self._compile(stmt, hook, path, lines, origin, trace)
+        if not trace:
+            return action
 
         def traced(m: Machine) -> None:
             if m.record:
@@ -69,7 +75,9 @@ class PolicyHooks:
 
         return traced
 
-    def _compile(self, stmt: ast.Stmt, hook: str, path: str, lines: list[str], origin: PolicyLine) -> Action:
+    def _compile(
+        self, stmt: ast.Stmt, hook: str, path: str, lines: list[str], origin: PolicyLine, trace: bool
+    ) -> Action:
         if isinstance(stmt, ast.Pass):
             return lambda m: None
         if isinstance(stmt, ast.Assign):
@@ -81,8 +89,8 @@ class PolicyHooks:
             return assign
         if isinstance(stmt, ast.If):
             test = self._expr(stmt.cond)
-            then = [self._stmt(s, hook, path, lines) for s in stmt.then]
-            orelse = [self._stmt(s, hook, path, lines) for s in stmt.orelse]
+            then = [self._stmt(s, hook, path, lines, trace) for s in stmt.then]
+            orelse = [self._stmt(s, hook, path, lines, trace) for s in stmt.orelse]
 
             def branch(m: Machine) -> None:
                 for action in then if test(m) else orelse:
