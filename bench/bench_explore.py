@@ -6,6 +6,7 @@ the resident-set peak is the run's own).
     python bench/bench_explore.py --deep          # 2 CPUs, 1 task, 2 KVM_RUN calls, dead values forgotten
     python bench/bench_explore.py --deep --exact  # the same bound, every state kept
     python bench/bench_explore.py --cpus 2 --runs 2 --exits 1 eager
+    python bench/bench_explore.py --deep --guest-sve kvm_v6_12   # an SVE guest (6.x policies)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one(policy: str, bound: dict) -> dict:
+def one(policy: str, bound: dict, guest_sve: bool = False) -> dict:
     from fpdsl.lang.checker import check_or_raise
     from fpdsl.lang.loader import load_policy
     from fpdsl.model.machine import ModelConfig
@@ -30,7 +31,8 @@ def one(policy: str, bound: dict) -> dict:
 
     resolved = check_or_raise(load_policy(ROOT / "policies" / f"{policy}.fp"))
     started = time.perf_counter()
-    ex = explore(PolicyHooks(resolved), ModelConfig(kernel=resolved.kernel, **bound), resolved.initial_flags())
+    config = ModelConfig(kernel=resolved.kernel, guest_sve=guest_sve, **bound)
+    ex = explore(PolicyHooks(resolved), config, resolved.initial_flags())
     seconds = time.perf_counter() - started
     return {
         "policy": policy,
@@ -44,6 +46,12 @@ def one(policy: str, bound: dict) -> dict:
     }
 
 
+def _kernel(policy: str) -> str:
+    from fpdsl.lang.loader import load_policy
+
+    return load_policy(ROOT / "policies" / f"{policy}.fp").kernel
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("policies", nargs="*")
@@ -52,6 +60,7 @@ def main() -> None:
         parser.add_argument(f"--{name}", type=int, default=default)
     parser.add_argument("--forget-dead", action="store_true", help="merge states differing only in dead contents")
     parser.add_argument("--exact", action="store_true", help="with --deep: keep dead contents")
+    parser.add_argument("--guest-sve", action="store_true", help="an SVE guest (6.x policies only; 2018 ones skipped)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     bound: dict = {"cpus": args.cpus, "tasks": args.tasks, "runs": args.runs, "exits": args.exits}
@@ -60,10 +69,12 @@ def main() -> None:
     # The deep bound is out of reach in a minute without the dead-value rules.
     bound["dead_values"] = args.forget_dead or (args.deep and not args.exact)
     if args.child:
-        print(json.dumps(one(args.child, bound)))
+        print(json.dumps(one(args.child, bound, args.guest_sve)))
         return
     policies = args.policies or sorted(p.stem for p in (ROOT / "policies").glob("*.fp"))
-    print(f"bound: {bound}")
+    if args.guest_sve:
+        policies = [p for p in policies if _kernel(p).startswith("v6")]
+    print(f"bound: {bound}" + (", an SVE guest" if args.guest_sve else ""))
     print(f"{'policy':<24} {'states':>9} {'transitions':>12} {'seconds':>8} {'states/s':>9} {'peak MiB':>9}  verdict")
     total = 0.0
     for policy in policies:
@@ -72,6 +83,8 @@ def main() -> None:
         ]
         if bound["dead_values"]:
             cmd.append("--forget-dead")
+        if args.guest_sve:
+            cmd.append("--guest-sve")
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         r = json.loads(out.stdout)
         total += r["seconds"]

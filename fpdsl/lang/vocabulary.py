@@ -192,7 +192,8 @@ ARGUMENT_RULES = (
 
 # The host machinery models, oldest first (fpdsl.model.hosts): v6.1.134 and
 # v6.12.0 are the releases before the 2025 fixes, v6.1 and v6.12 the 6.1.y and
-# 6.12.y after them (Debian's 6.1.192 and 6.12.117).
+# 6.12.y after them (Debian's 6.1.192 and 6.12.117; 6.12.118 changed nothing
+# here).
 KERNEL_VERSIONS = ("v4.16", "v4.18", "v6.1.134", "v6.1", "v6.12.0", "v6.12")
 DEFAULT_KERNEL = "v4.16"
 

@@ -1,10 +1,11 @@
 """The 6.12 host machinery, in two releases:
 
-- `v6.12` follows Debian's 6.12.117, which carries the 2025 series: el0_svc
-  calls fpsimd_syscall_enter() (zero the live SVE high bits if TIF_SVE; set
-  the binding's to_save to FP_STATE_FPSIMD, so a save during the syscall
-  lazily discards SVE) and, after the return-to-user work,
-  fpsimd_syscall_exit() (to_save back to FP_STATE_CURRENT);
+- `v6.12` follows Debian's 6.12.117 (6.12.118 changed nothing here), which
+  carries the 2025 series: el0_svc calls fpsimd_syscall_enter() (zero the
+  live SVE high bits if TIF_SVE; set the binding's to_save to
+  FP_STATE_FPSIMD, so a save during the syscall lazily discards SVE) and,
+  after the return-to-user work, fpsimd_syscall_exit() (to_save back to
+  FP_STATE_CURRENT);
 - `v6.12.0` follows v6.12 as released: el0_svc's fp_user_discard() zeroes
   the live SVE high bits of a TIF_SVE task and leaves TIF_SVE and EL0 SVE
   enabled ("arm64/sve: Leave SVE enabled on syscall if we don't context
