@@ -36,6 +36,21 @@ def test_do_sve_acc_sets_tif_sve_and_enables_el0_sve(kernel):
 
 
 @pytest.mark.parametrize("kernel", ["v6.1", "v6.12"])
+@pytest.mark.parametrize("live", [True, False], ids=["live", "foreign"])
+def test_do_sve_acc_zeroes_the_saved_sve_state_first(kernel, live):
+    """sve_alloc(current, true) memsets thread.sve_state before
+    sve_init_regs(): an old SVE save does not survive the trap (found by the
+    independent transcription, tests/xcheck)."""
+    m = machine(kernel)
+    a = m.world.tasks[A]
+    a.saved_sv = a.saved_z = (A, 1)
+    a.foreign = not live
+    m.do_sve_acc(a)
+    assert a.saved_z == ZERO
+    assert a.saved_sv == (ZERO if live else a.saved_v)  # fpsimd_to_sve() refills the V part
+
+
+@pytest.mark.parametrize("kernel", ["v6.1", "v6.12"])
 def test_sve_code_traps_only_while_el0_sve_is_disabled(kernel):
     """ZEN, not TIF_SVE, decides: with ZEN enabled a task without TIF_SVE
     runs SVE code untrapped (the inconsistency of the 2025 fix's message)."""

@@ -192,12 +192,16 @@ class Host6(Host418):
         self.op("write", task.name, c.v, "user space")
 
     def do_sve_acc(self, task) -> None:
-        """do_sve_acc(): set TIF_SVE (a warning if it was set: the access
+        """do_sve_acc(): zero the saved SVE state (sve_alloc(current, true));
+        set TIF_SVE (a warning if it was set: the access
         should not have trapped), then sve_init_regs(): live state: zero the
         SVE high bits and bind (ZEN enabled); otherwise convert the saved
         state to SVE (high bits zero, fp_type SVE) and flush the task's
         binding; back to user space through fpsimd_restore_current_state()."""
         origin = "do_sve_acc()"
+        # sve_alloc(current, true): the task's sve_state is zeroed first,
+        # whichever way sve_init_regs() then goes.
+        task.saved_sv = task.saved_z = ZERO
         self.bh_disable(origin)
         if task.sve:
             self.violate("kernel-rules", "SVE access trapped with TIF_SVE set (do_sve_acc(): WARN_ON)", origin)
