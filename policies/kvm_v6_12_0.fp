@@ -15,20 +15,38 @@ flag HOST_OWNED
 flag GUEST_OWNED
 ## the vcpu flag HOST_SVE_ENABLED
 flag HOST_SVE_ENABLED
+## the vcpu flag HOST_SME_ENABLED
+flag HOST_SME_ENABLED
 
+## kvm_arch_vcpu_load_fp()
 hook load {
-    ## kvm_arch_vcpu_load_fp()
     fpsimd_kvm_prepare()
+    ## The host owns the registers until kvm_arch_vcpu_ctxflush_fp() finds
+    ## TIF_FOREIGN_FPSTATE set (then nobody does).
     HOST_OWNED = true
     GUEST_OWNED = false
     HOST_SVE_ENABLED = false
     if sve_user_enabled() {
         HOST_SVE_ENABLED = true
     }
+    ## SME (none in the model: system_supports_sme() is false there).
+    if system_supports_sme() {
+        HOST_SME_ENABLED = false
+        if sme_user_enabled() {
+            HOST_SME_ENABLED = true
+        }
+        ## Streaming mode or ZA live: save it and leave SME off, or the
+        ## guest could take SME traps it cannot handle.
+        if sme_state_live() {
+            HOST_OWNED = false
+            GUEST_OWNED = false
+            fpsimd_save_and_flush_cpu_state()
+        }
+    }
 }
 
+## kvm_arch_vcpu_ctxflush_fp()
 hook enter {
-    ## kvm_arch_vcpu_ctxflush_fp()
     if test_thread_flag(TIF_FOREIGN_FPSTATE) {
         HOST_OWNED = false
         GUEST_OWNED = false
@@ -39,8 +57,8 @@ hook enter {
     }
 }
 
+## kvm_hyp_handle_fpsimd(): kvm_hyp_save_fpsimd_host() if the host
 hook trap {
-    ## kvm_hyp_handle_fpsimd(): kvm_hyp_save_fpsimd_host() if the host
     ## owns the registers (FPSIMD only), then the guest's state.
     disarm_fp_trap()
     if HOST_OWNED {
@@ -51,8 +69,8 @@ hook trap {
     GUEST_OWNED = true
 }
 
+## kvm_arch_vcpu_ctxsync_fp()
 hook exit {
-    ## kvm_arch_vcpu_ctxsync_fp()
     if GUEST_OWNED {
         fpsimd_bind_state_to_cpu(guest)
         clear_thread_flag(TIF_FOREIGN_FPSTATE)
@@ -60,14 +78,23 @@ hook exit {
     local_irq_enable()
 }
 
+## kvm_arch_vcpu_put_fp()
 hook put {
-    ## kvm_arch_vcpu_put_fp()
     local_irq_save()
+    ## VHE: the hyp reset CPACR_EL1; give EL0 the SME trap load saw.
+    if has_vhe() && system_supports_sme() {
+        if HOST_SME_ENABLED {
+            sme_user_enable()
+        } else {
+            sme_user_disable()
+        }
+        isb()
+    }
     if GUEST_OWNED {
         fpsimd_save_and_flush_cpu_state()
     } else {
         ## VHE: restore the EL0 SVE trap that load saw.
-        if system_supports_sve() {
+        if has_vhe() && system_supports_sve() {
             if HOST_SVE_ENABLED {
                 sve_user_enable()
             } else {

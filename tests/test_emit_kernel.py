@@ -21,14 +21,16 @@ from fpdsl.emit.anchors import CFile
 pytestmark = pytest.mark.kernel
 
 FIXED = ["--date", "2024-06-01T12:00:00+00:00", "--signoff", "Fp Dsl <fpdsl@example.org>"]
-# What each 6.x tree takes: its own code (kvm_v6_*) and the seed's fix (d) on it.
+# What each 6.x tree takes: its own code (kvm_v6_*), the seed's fix (d) on
+# it, and on 6.12 the KVM code before the 2025 fix (v6.12.0 model).
 EMITS_FOR_6 = {
     "6.1": {"kvm_v6_1", "softirq_giveback_v6_1"},
-    "6.12": {"kvm_v6_12", "softirq_giveback_v6_12"},
+    "6.12": {"kvm_v6_12", "softirq_giveback_v6_12", "kvm_v6_12_0", "kvm_v6_12_0_no_prepare"},
 }
+PRE_FIX = {"kvm_v6_12_0", "kvm_v6_12_0_no_prepare"}
 # Every other shipped policy is refused at its kernel line: a 6.x tree is
-# one kernel model's (the 2018 policies run on v4.16/v4.18, the pre-fix ones
-# on v6.1.134/v6.12.0).
+# one kernel model's (the 2018 policies run on v4.16/v4.18; kvm_v6_1_134 on
+# v6.1.134, whose fpsimd_bind_state_to_cpu() 6.1.192 no longer has).
 MODEL_V6 = {p for p in SHIPPED if shipped(p).kernel.startswith("v6")}
 
 
@@ -37,7 +39,7 @@ def _baseline(series: str) -> Path:
 
 
 def _refusal(policy: str, series: str) -> str:
-    return f"kernel model; a v{series} tree is the v{series} model's"
+    return "kernel model; a v" + series + " tree is the v" + series + " model's"
 
 
 FUNCTIONS = ("kvm_arch_vcpu_load_fp", "kvm_arch_vcpu_ctxflush_fp", "kvm_arch_vcpu_ctxsync_fp", "kvm_arch_vcpu_put_fp")
@@ -80,7 +82,7 @@ def test_policy_emits_a_patch_that_applies_passes_checkpatch_and_compiles(
     patch = result.output[result.output.index("From 0000000000000000000000000000000000000000") :]
     out.write_text(patch)
     subprocess.run(["git", "apply", "--check", str(out)], cwd=tree, check=True, capture_output=True)
-    assert "  verdict: CLEAN\n" in patch
+    assert ("  verdict: VIOLATED;" if policy in PRE_FIX else "  verdict: CLEAN\n") in patch
 
 
 @pytest.mark.parametrize("series,policy", [(s, p) for s in EMITS_FOR_6 for p in sorted(set(SHIPPED) - EMITS_FOR_6[s])])
@@ -186,3 +188,108 @@ def test_broken_template_is_caught_by_verify_with_the_compiler_error(
     assert "[FAIL] compile arch/arm64/kvm/fpsimd.o" in result.output
     assert "implicit declaration of function 'fpdsl_undeclared_helper'" in result.output
     assert "verification failed, nothing written" in result.output and not out.exists()
+
+
+# The files the 2025 fix's KVM half touched in 6.12.y ("Unconditionally
+# save+flush host FPSIMD/SVE/SME state", "Remove host FPSIMD saving for
+# non-protected KVM", "Remove VHE host restore of CPACR_EL1.ZEN", "...SMEN").
+FIX_FILES = {
+    "arch/arm64/include/asm/kvm_host.h",
+    "arch/arm64/kernel/fpsimd.c",
+    "arch/arm64/kvm/arm.c",
+    "arch/arm64/kvm/fpsimd.c",
+    "arch/arm64/kvm/hyp/include/hyp/switch.h",
+    "arch/arm64/kvm/hyp/nvhe/hyp-main.c",
+    "arch/arm64/kvm/hyp/nvhe/switch.c",
+    "arch/arm64/kvm/hyp/vhe/switch.c",
+}
+
+
+def _code(lines: list[str]) -> list[str]:
+    """Statement lines without comments and blank lines, whitespace folded."""
+    out, in_comment = [], False
+    for line in lines:
+        text = line.strip()
+        if in_comment or text.startswith("/*"):
+            in_comment = "*/" not in text
+            continue
+        if text:
+            out.append(" ".join(text.split()))
+    return out
+
+
+def test_the_pre_fix_policy_on_6_12_is_the_2025_fix_reversed(kernel_6_12: Path, tmp_path: Path) -> None:
+    """kvm_v6_12_0 on Debian's 6.12: the patch applies, passes checkpatch,
+    compiles (the hyp's nVHE and VHE objects too), touches exactly the files
+    the fix touched, and brings back what the fix took away: the statements
+    checked here are the fix's removed lines (checked by hand against the
+    6.12.21 backport, README); and on the patched tree the policy has
+    nothing left to emit."""
+    policy = ROOT / "policies" / "kvm_v6_12_0.fp"
+    result = run("emit-patch", str(policy), "--tree", str(kernel_6_12), *FIXED, "--verify")
+    assert result.exit_code == 0, result.output
+    for step in (
+        "[ok] checkpatch: 0 errors, 0 warnings",
+        "[ok] compile arch/arm64/kvm/hyp/nvhe/switch.nvhe.o",
+        "[ok] compile arch/arm64/kvm/hyp/vhe/switch.o",
+        "[ok] compile arch/arm64/kvm/hyp/nvhe/hyp-main.nvhe.o",
+        "verify-patch: ok",
+    ):
+        assert step in result.output, result.output
+    patch = result.output[result.output.index("From 0000000000000000000000000000000000000000") :]
+    assert "that model finds a counterexample (VIOLATED)" in " ".join(patch.split())  # on the v6.12 host too
+    files = {line.split(" b/")[1] for line in patch.split("\n") if line.startswith("diff --git")}
+    assert files == FIX_FILES
+    lines = patch.split("\n")
+    body = lines[next(i for i, t in enumerate(lines) if t.startswith("diff --git")) : lines.index("-- ")]
+    added = _code([line[1:] for line in body if line.startswith("+") and not line.startswith("+++")])
+    removed = _code([line[1:] for line in body if line.startswith("-") and not line.startswith("---")])
+    for statement in (
+        "fpsimd_kvm_prepare();",
+        "void fpsimd_kvm_prepare(void)",
+        "*host_data_ptr(fp_owner) = FP_STATE_HOST_OWNED;",
+        "*host_data_ptr(fpsimd_state) = kern_hyp_va(&current->thread.uw.fpsimd_state);",
+        "vcpu_clear_flag(vcpu, HOST_SVE_ENABLED);",
+        "vcpu_clear_flag(vcpu, HOST_SME_ENABLED);",
+        "#define HOST_SVE_ENABLED __vcpu_single_flag(sflags, BIT(0))",
+        "#define HOST_SME_ENABLED __vcpu_single_flag(sflags, BIT(1))",
+        "} else if (has_vhe() && system_supports_sve()) {",
+        "if (has_vhe() && system_supports_sme()) {",
+        "if (host_owns_fp_regs())",
+        "static void kvm_hyp_save_fpsimd_host(struct kvm_vcpu *vcpu);",
+        "**host_data_ptr(fpmr_ptr) = read_sysreg_s(SYS_FPMR);",
+        "__fpsimd_restore_state(*host_data_ptr(fpsimd_state));",
+        "u64 *fpmr_ptr;",
+    ):
+        assert statement in added, statement
+    # What goes: the fixed load's save and unbind, the pKVM-only guard and
+    # definition, the fields that replaced the unions; nothing else.
+    assert sorted(set(removed)) == sorted(
+        {
+            "fpsimd_save_and_flush_cpu_state();",
+            "*host_data_ptr(fp_owner) = FP_STATE_FREE;",
+            "if (is_protected_kvm_enabled() && host_owns_fp_regs())",
+            "struct cpu_sve_state *sve_state;",
+            "u64 fpmr;",
+            "__fpsimd_restore_state(host_data_ptr(host_ctxt.fp_regs));",
+            "}",
+            *_code(_switch_h_definition(kernel_6_12)),
+        }
+    )
+    # On the patched tree the policy's code is there: nothing left to emit.
+    work = tmp_path / "tree"
+    for rel in [*FIX_FILES, "Makefile", "arch/arm64/include/asm/fpsimd.h"]:
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kernel_6_12 / rel, work / rel)
+    (tmp_path / "p.patch").write_text(patch)
+    subprocess.run(["git", "apply", str(tmp_path / "p.patch")], cwd=work, check=True, capture_output=True)
+    again = run("emit-patch", str(policy), "--tree", str(work), "--target", "v6.12", *FIXED, "--no-verify")
+    assert again.exit_code == 0 and "nothing to emit" in again.output, again.output
+
+
+def _switch_h_definition(tree: Path) -> list[str]:
+    """The tree's pKVM-only kvm_hyp_save_fpsimd_host() in hyp/switch.h (the
+    patch turns it back into a declaration)."""
+    cf = CFile("switch.h", (tree / "arch/arm64/kvm/hyp/include/hyp/switch.h").read_text())
+    node = cf.function("kvm_hyp_save_fpsimd_host")
+    return cf.lines[node.start_point[0] : node.end_point[0] + 1]

@@ -181,7 +181,12 @@ def emit_patch_cmd(
     check = (
         None
         if no_verify
-        else verify(resolved, workload, emission.baseline or MODERN_BASELINES.get(emission.target.name))
+        else verify(
+            resolved,
+            workload,
+            emission.baseline or MODERN_BASELINES.get(emission.target.name),
+            tree_kernel=emission.target.kernel,
+        )
     )
     if check is not None and check.first_failure:
         # Emitting a broken policy is legitimate (a diff to discuss), but say so.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jinja2
 
@@ -129,6 +129,13 @@ class Lowering:
         origin = self._origin(stmt.span, "if")
         cond = self.expr(stmt.cond, context)
         then = self._block(stmt.then, context, indent + "\t")
+        chained = self._else_if(stmt, context, indent)
+        if chained is not None:
+            # "} else if (...) {": the else branch is one braced if.
+            out.extend(Line(part, origin) for part in _fit(f"{indent}if ({cond}) {{", self.width))
+            out.extend(then)
+            out.append(Line(f"{indent}}} else {chained[0].text.lstrip()}", chained[0].origin))
+            return out + chained[1:]
         orelse = self._block(stmt.orelse, context, indent + "\t")
         # Kernel style: no braces around single statements, unless the other
         # branch needs them.
@@ -144,6 +151,23 @@ class Lowering:
         if not bare:
             out.append(Line(f"{indent}}}", origin))
         return out
+
+    def _else_if(self, stmt: ast.If, context: str, indent: str) -> list[Line] | None:
+        """6.x (kernel style since 2018 too, but the 2018 layouts' patches
+        are frozen): an else branch that is one if statement, rendered as
+        that if's braced lines, for `} else if`; None otherwise."""
+        if not self.target.startswith("v6") or len(stmt.orelse) != 1:
+            return None
+        inner = stmt.orelse[0]
+        if not isinstance(inner, ast.If):
+            return None
+        lines = self._stmt(replace(inner, doc=()), context, indent)
+        head = lines[0].text
+        if not head.endswith("{") or len(_fit(head, self.width)) != 1:
+            return None
+        # The branch's comment goes first inside it, as kernel code has it.
+        lead = self.comment(inner.doc, indent + "\t", inner.span.line - len(inner.doc)) if inner.doc else []
+        return [lines[0], *lead, *lines[1:]]
 
     def _macro(self, context: str, name: str, args: tuple[ast.Arg, ...], span: Span) -> str:
         if name in TRAP_PRIMITIVES and self.needs.trap is None:

@@ -13,7 +13,7 @@ from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit.codegen import Lowering, layout_environment
 from fpdsl.emit.identifiers import field_problem
 from fpdsl.emit.plan import baseline_policy, changed_hooks, shape, version_problems
-from fpdsl.emit.sites6 import FUNCTIONS, Sites6
+from fpdsl.emit.sites6 import FUNCTIONS, Sites6, join_ownership
 from fpdsl.emit.targets import Target
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.lang.vocabulary import HOOKS
@@ -41,7 +41,9 @@ def target_problems(policy: ResolvedPolicy, target: Target) -> list[Diagnostic]:
     for name in hooks:
         hook = policy.hooks.get(name)
         if hook is not None:
-            lower.body(hook, hook.body, HOOKS[name].context, "\t", sources.get(hook.policy, policy.policy.source))
+            # As emission writes it: on v6.12 a pair of ownership flag writes is one store.
+            body = join_ownership(hook.body) if target.name == "v6.12" else hook.body
+            lower.body(hook, body, HOOKS[name].context, "\t", sources.get(hook.policy, policy.policy.source))
     if not target.modern:
         problems += _field_problems(policy, lower)
     return _unique(problems)

@@ -132,9 +132,13 @@ class _Plan:
     replaces: dict[int, list[Line]] = field(default_factory=dict)  # first removed unit -> what replaces it
 
 
-def merge(path: str, tree: list[str], start: int, end: int, base: list[Line], mine: list[Line]) -> list[Edit]:
+def merge(
+    path: str, tree: list[str], start: int, end: int, base: list[Line], mine: list[Line], drop_comments: bool = False
+) -> list[Edit]:
     """The edits that make P's changes relative to B to lines [start, end)
-    of the tree file `path` (its lines `tree`)."""
+    of the tree file `path` (its lines `tree`). `drop_comments`: a comment
+    right above a statement the change removes goes with it (it spoke of
+    that statement)."""
     t_units = units([Line(t, None) for t in tree[start:end]], start)
     t_code = [i for i, u in enumerate(t_units) if u.code]
     b_code = [u for u in units(base) if u.code]
@@ -182,8 +186,19 @@ def merge(path: str, tree: list[str], start: int, end: int, base: list[Line], mi
                 plan.inserts.append((to_tree[i1], True, lines))
             else:
                 raise MergeError(f"{path}:{start + 1}: no line of the baseline's code to place the policy's code by")
+    if drop_comments:
+        # The statement's removal starts at its comment (one edit: a removal
+        # of comment lines alone would be left out as layout).
+        for i in sorted(plan.removed):
+            if t_units[i].code and i > 0 and _is_comment(t_units[i - 1]) and i - 1 not in plan.removed:
+                t_units[i].start = t_units[i - 1].start
+                t_units[i - 1].end = t_units[i - 1].start
     _drop_orphan_blanks(t_units, plan)
     return _edits(path, t_units, plan)
+
+
+def _is_comment(unit: Unit) -> bool:
+    return not unit.code and unit.lines[0].text.strip().startswith(("/*", "//"))
 
 
 def _shift(lines: list[Line], delta: int) -> list[Line]:

@@ -11,6 +11,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from fpdsl.emit import targets as T
 from fpdsl.emit.plan import Emission
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import ModelConfig
@@ -39,7 +40,7 @@ COST_ROWS = (
 SUBJECT_WIDTH = 75
 # The design a 6.x tree implements (6.1.y and 6.12.y since the 2025 fix),
 # per target: what its costs are compared with.
-MODERN_BASELINES = {"v6.1": "kvm_v6_1", "v6.12": "kvm_v6_12"}
+MODERN_BASELINES = T.BASELINES_6
 
 
 @dataclass
@@ -53,6 +54,9 @@ class Verification:
     profile: str | None
     baseline: str | None = None  # the tree's design, whose costs are compared
     baseline_costs: dict[str, float] | None = None
+    # A 6.x tree whose host machinery is another model's than the policy's:
+    # (that model, its verdict, its first counterexample) for the same hooks.
+    tree_host: tuple[str, str, str | None] | None = None
 
 
 def subject_summary(policy: ResolvedPolicy, prefix: str = "KVM: arm64: ") -> str | None:
@@ -65,16 +69,31 @@ def subject_summary(policy: ResolvedPolicy, prefix: str = "KVM: arm64: ") -> str
     return text if text and len(prefix) + len(text) <= SUBJECT_WIDTH else None
 
 
-def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018", baseline: str | None = None) -> Verification:
-    ex = explore(PolicyHooks(policy), ModelConfig(kernel=policy.kernel, **DEFAULT_BOUND), policy.initial_flags())
-    results = {p: "holds" if ex.holds(p) else "VIOLATED" for p in PROPERTIES}
-    first = None
+def _first_failure(ex) -> str | None:
     for prop in PROPERTIES:
         found = ex.for_property(prop)
         if found:
             ce = found[0]
-            first = f"{prop}: {ce.violation.message} ({len(ce.path)} steps)"
-            break
+            return f"{prop}: {ce.violation.message} ({len(ce.path)} steps)"
+    return None
+
+
+def verify(
+    policy: ResolvedPolicy,
+    profile: str | None = "seed_2018",
+    baseline: str | None = None,
+    tree_kernel: str | None = None,
+) -> Verification:
+    """The explorer's verdict on the policy's model (and, for a tree whose
+    host machinery is `tree_kernel`'s, on that one too) and the costs."""
+    hooks = PolicyHooks(policy)
+    ex = explore(hooks, ModelConfig(kernel=policy.kernel, **DEFAULT_BOUND), policy.initial_flags())
+    results = {p: "holds" if ex.holds(p) else "VIOLATED" for p in PROPERTIES}
+    first = _first_failure(ex)
+    tree_host = None
+    if tree_kernel is not None and tree_kernel != policy.kernel:
+        on_tree = explore(hooks, ModelConfig(kernel=tree_kernel, **DEFAULT_BOUND), policy.initial_flags())
+        tree_host = (tree_kernel, verdict_word(on_tree, PROPERTIES), _first_failure(on_tree))
     costs = None
     if profile is not None:
         from fpdsl.stats.chain import exact_costs
@@ -87,7 +106,9 @@ def verify(policy: ResolvedPolicy, profile: str | None = "seed_2018", baseline: 
 
         base_costs = exact_costs(library_policy(baseline), load_profile(profile)).per_run
     verdict = verdict_word(ex, PROPERTIES)
-    return Verification(bound_text(ex.config), ex.states, results, verdict, first, costs, profile, baseline, base_costs)
+    return Verification(
+        bound_text(ex.config), ex.states, results, verdict, first, costs, profile, baseline, base_costs, tree_host
+    )
 
 
 # Lines git would take for the end of the message (`---`), the start of a
@@ -144,6 +165,14 @@ def commit_body(emission: Emission, check: Verification | None) -> str:
         f"fpdsl's reference model of the {p.kernel} kernel, exploring every interleaving of {check.bound}, "
         f"finds {found}."
     )
+    if check.tree_host is not None:
+        kernel, verdict, first = check.tree_host
+        there = f"a counterexample ({verdict}), {first}" if first else f"it {verdict}"
+        lines += _para(
+            f"This tree's host machinery (arch/arm64/kernel/fpsimd.c, the syscall entry) is the {kernel} "
+            "model's; the patch brings back only functions KVM calls, not the host's own paths. With the "
+            f"same KVM code, that model finds {there}."
+        )
     return "\n".join(lines)
 
 

@@ -145,11 +145,12 @@ def _plan_modern(policy: ResolvedPolicy, tree: Tree, target: T.Target, keep_same
     builder = Sites6(policy, target, tree)
     builder.check_fixed(shape)
     emission = Emission(policy, target, "", [])
-    for hook in ("load", "enter", "exit", "put"):
+    for hook in ("load", "enter", "trap", "exit", "put"):
         first = len(builder.edits)
-        builder.hook(hook)
+        builder.hook(hook, whole=keep_same)
         mine = builder.edits[first:]
-        if keep_same or not all(same_code_edit(tree[e.path].text.split("\n"), e) for e in mine):
+        changed = bool(mine) and not all(same_code_edit(tree[e.path].text.split("\n"), e) for e in mine)
+        if changed or (keep_same and (mine or hook != "trap")):
             emission.hooks.append(hook)
         else:
             del builder.edits[first:]
@@ -172,7 +173,7 @@ def _collect(emission: Emission, tree: Tree, edits: list[Edit], keep_same: bool 
 
 def version_problems(policy: ResolvedPolicy, target: T.Target) -> list[Diagnostic]:
     """Every call of a primitive the target's kernel does not have."""
-    if target.kernel.startswith("v6") and policy.kernel != target.kernel:
+    if target.kernel.startswith("v6") and policy.kernel not in T.ACCEPTS_6.get(target.name, (target.kernel,)):
         # A 6.x tree is one kernel model's: its verdict is only that model's.
         return [
             Diagnostic(
@@ -185,7 +186,9 @@ def version_problems(policy: ResolvedPolicy, target: T.Target) -> list[Diagnosti
             )
         ]
     problems = []
-    rank = KERNEL_VERSIONS.index(target.kernel)
+    # On a 6.x tree the primitives are the policy's model's: what that model
+    # has and the tree lacks (fpsimd_kvm_prepare()), the patch brings back.
+    rank = KERNEL_VERSIONS.index(policy.kernel if target.kernel.startswith("v6") else target.kernel)
     for hook in policy.hooks.values():
         for stmt in ast.walk_stmts(hook.body):
             if not isinstance(stmt, ast.Call) or stmt.name not in PRIMITIVES:

@@ -8,10 +8,15 @@ stay as they are and the policy must say what they do."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fpdsl.diagnostics import Diagnostic, FpdslError
 from fpdsl.emit import targets as T
 from fpdsl.emit.anchors import Site
-from fpdsl.emit.edits import Line
+from fpdsl.emit.ccode import same_code
+from fpdsl.emit.edits import Line, Origin
+from fpdsl.emit.merge import merge
+from fpdsl.emit.needs6 import TreeNeeds
 from fpdsl.emit.sites import RUN, SiteBuilder
 from fpdsl.lang import ast
 
@@ -31,9 +36,27 @@ TRAP_HANDLER = (
     ("call", "fpsimd_load_state", ("guest",)),
     ("assign", "FP_ENABLED", True),
 )
+# 6.12 before the 2025 fix: the ownership enum as two flags, and the hyp
+# saves the host's registers first when the host owns them.
+TRAP_DECISION_HOST_SAVE = ("if", ("not", ("flag", "GUEST_OWNED")), (("call", "arm_fp_trap", ()),), ())
+SAVE_HOST = ("if", ("flag", "HOST_OWNED"), (("call", "fpsimd_save_state", ("task",)),), ())
+TRAP_HANDLER_HOST_SAVE = (
+    ("call", "disarm_fp_trap", ()),
+    SAVE_HOST,
+    ("call", "fpsimd_load_state", ("guest",)),
+    ("assign", "HOST_OWNED", False),
+    ("assign", "GUEST_OWNED", True),
+)
+# A pair of writes of the two flags is one store to host_data fp_owner.
+OWNERSHIP = {(True, False): "fp_owner_host", (False, True): "fp_owner_guest", (False, False): "fp_owner_free"}
 
 
 class Sites6(SiteBuilder):
+    def __init__(self, policy, target, tree) -> None:
+        super().__init__(policy, target, tree)
+        self.host_save = False  # the trap hook saves the host's state (6.12 before the 2025 fix)
+        self.needs = TreeNeeds(self)
+
     def check_fixed(self, shape) -> None:
         """Refuse a policy whose trap decision or trap handler is not the
         one the 6.x hyp implements."""
@@ -50,21 +73,28 @@ class Sites6(SiteBuilder):
                     f"policies/kvm_{self.target.name.replace('.', '_')}.fp is this design as {self.target.name} has it",
                 )
             )
-        if trap is None or shape(trap.body) != TRAP_HANDLER:
+        host_save = self.target.name == "v6.12" and trap is not None and shape(trap.body) == TRAP_HANDLER_HOST_SAVE
+        self.host_save = host_save
+        if trap is None or (shape(trap.body) != TRAP_HANDLER and not host_save):
             self._refuse(
                 trap or self._any_hook(),
                 "the 6.x trap handler kvm_hyp_handle_fpsimd() lifts the trap, loads the guest's state and "
-                "marks it guest-owned; fpdsl keeps it (it also restores SVE, FPMR and AArch32 state), so the "
+                "marks it guest-owned (before the 2025 fix, 6.12's first saved the host's registers when the "
+                "host owned them); fpdsl keeps it (it also restores SVE, FPMR and AArch32 state), so the "
                 "trap hook must say exactly that",
-                "hook trap { disarm_fp_trap()  fpsimd_load_state(guest)  FP_ENABLED = true }",
+                "hook trap { disarm_fp_trap()  fpsimd_load_state(guest)  FP_ENABLED = true }; on v6.12 also "
+                "hook trap { disarm_fp_trap()  if HOST_OWNED { fpsimd_save_state(task) }  "
+                "fpsimd_load_state(guest)  HOST_OWNED = false  GUEST_OWNED = true }",
             )
+        decision = TRAP_DECISION_HOST_SAVE if host_save else TRAP_DECISION
+        flag = "GUEST_OWNED" if host_save else "FP_ENABLED"
         enter = self._hook("enter")
-        if enter is None or not enter.body or shape(enter.body[-1]) != TRAP_DECISION:
+        if enter is None or not enter.body or shape(enter.body[-1]) != decision:
             self._refuse(
                 enter or self._any_hook(),
                 "in 6.x the hyp traps FP/SIMD exactly when the guest does not own the registers; "
                 "the enter hook must end with that decision",
-                "end the enter hook with: if !FP_ENABLED { arm_fp_trap() }",
+                f"end the enter hook with: if !{flag} {{ arm_fp_trap() }}",
             )
         for name, hook in self.policy.hooks.items():
             if name in ("trap", "softirq") or hook is None:
@@ -124,7 +154,10 @@ class Sites6(SiteBuilder):
             line = body.start_point[0] + 1
             decl_site = Site(line, line, "\t")
         if stmts:
-            stmt_site = Site(stmts[0].start_point[0], stmts[-1].end_point[0] + 1, "\t")
+            # The comment right above the first statement is its own (a merge
+            # may take it away with it).
+            first = cf.with_leading_comment(stmts[0]).start
+            stmt_site = Site(first, stmts[-1].end_point[0] + 1, "\t")
         else:
             line = body.end_point[0]
             stmt_site = Site(line, line, "\t")
@@ -140,14 +173,25 @@ class Sites6(SiteBuilder):
             and "return" in cf.text[node.start_byte : node.end_byte].replace("\n", " ")
         )
 
-    def hook(self, name: str) -> None:
-        if name in ("trap", "softirq"):
+    def hook(self, name: str, whole: bool = True) -> None:
+        """The hook's code in its kvm/fpsimd.c function: `whole`, the body
+        replaced; otherwise the policy's changes to the tree's code merged
+        in statement by statement, the tree's comments staying with the
+        statements they speak of (and going with the ones it removes)."""
+        if name == "softirq":
+            return
+        if name == "trap":
+            if self.host_save:
+                save = self._hook("trap").body[1]
+                self.needs.hyp_host_save(self._origin_of(save.then[0].span, self._why("trap")))
             return
         why = self._why(name)
         hook = self._hook(name)
         body = hook.body if hook else ()
         if name == "enter":
             body = body[:-1]  # the trap decision stays in the hyp
+        if self.target.name == "v6.12":
+            body = join_ownership(body)
         after: tuple = ()
         if name == "exit":
             split = [i for i, s in enumerate(body) if isinstance(s, ast.Call) and s.name == "local_irq_enable"]
@@ -155,15 +199,53 @@ class Sites6(SiteBuilder):
                 self._refuse(hook, "the exit hook must call local_irq_enable() exactly once, at its top level", None)
             body, after = (body[: split[0]], body[split[0] + 1 :]) if split else ((), ())
         decl_site, site = self._body_site(FUNCTIONS[name])
-        lines = self._render(name, body, "host", "\t")
+        lines = self._render(name, body, "host", "\t") if whole else self._render_body(name, body)
         wanted = self.lower.needs.locals.pop(name, {})
         decls = [Line(f"\t{decl}", self._origin_of(span, why)) for decl, span in wanted.items()]
         if decls:
             decls.append(Line("", decls[0].origin))
-        self._edit(T.KVM_FPSIMD_C, decl_site.start, decl_site.end, decls, why, order=-1)
-        self._edit(T.KVM_FPSIMD_C, site.start, site.end, lines, why)
+        cf = self.tree[T.KVM_FPSIMD_C]
+        have = [Line(t, why) for t in cf.lines[decl_site.start : decl_site.end] if t.strip()]
+        if whole or not have:
+            self._edit(T.KVM_FPSIMD_C, decl_site.start, decl_site.end, decls, why, order=-1)
+        else:
+            self.edits += merge(T.KVM_FPSIMD_C, cf.lines, decl_site.start, decl_site.end, have, decls[:-1])
+        if not whole and same_code(cf.lines[site.start : site.end], (line.text for line in lines)):
+            pass  # the tree's code already (braces and comments aside)
+        elif whole or site.start == site.end:
+            self._edit(T.KVM_FPSIMD_C, site.start, site.end, lines, why)
+        else:
+            base = [Line(t, why) for t in cf.lines[site.start : site.end]]
+            self.edits += merge(T.KVM_FPSIMD_C, cf.lines, site.start, site.end, base, lines, drop_comments=True)
+        self._requirements(body)
         if after:
             self._after_irq_enable(hook, after, why)
+
+    def _render_body(self, name: str, stmts: tuple) -> list[Line]:
+        """A hook's statements without the hook's own comment: the function
+        is the hook, and a merge puts code between the tree's statements."""
+        hook = self._hook(name)
+        if hook is None:
+            return []
+        return self.lower.body(hook, stmts, "host", "\t", self.sources.get(hook.policy, self.policy.policy.source))
+
+    def _requirements(self, body: tuple) -> None:
+        """Definitions the hook's code uses that the tree may lack."""
+        flags: dict = {}
+        for stmt in ast.walk_stmts(body):
+            if isinstance(stmt, ast.Call) and stmt.name == "fpsimd_kvm_prepare":
+                self.needs.kvm_prepare(self._origin_of(stmt.span, self._why("load")))
+            if isinstance(stmt, ast.Assign):
+                flags.setdefault(stmt.flag, self._origin_of(stmt.span, self._why("load")))
+        if self.target.name == "v6.12" and flags:
+            declared = {f.name: f for f in self.policy.flags}
+            wanted = {}
+            for name, origin in flags.items():
+                flag = declared.get(name)
+                owner = next((p for p in self.policy.chain if flag in p.flags), None) if flag else None
+                path = owner.source.path if owner else origin.path
+                wanted[name] = Origin(path, flag.span.line if flag else origin.line, f"flag {name}")
+            self.needs.vcpu_flags(wanted)
 
     def _after_irq_enable(self, hook: ast.Hook, after: tuple, why) -> None:
         cf = self.tree[T.ARM_C_6]
@@ -177,3 +259,32 @@ class Sites6(SiteBuilder):
         if self.lower.needs.neon_include is not None and not cf.has_include("asm/neon.h"):
             at = cf.last_include("asm/") + 1
             self._edit(T.ARM_C_6, at, at, [Line("#include <asm/neon.h>", why)], why, order=-1)
+
+
+def join_ownership(stmts: tuple) -> tuple:
+    """Each pair of adjacent writes of HOST_OWNED and GUEST_OWNED as one call
+    fp_owner_host/_guest/_free (one store to the per-CPU enum); inside if
+    statements too."""
+    out: list = []
+    i = 0
+    while i < len(stmts):
+        stmt = stmts[i]
+        nxt = stmts[i + 1] if i + 1 < len(stmts) else None
+        pair = (
+            isinstance(stmt, ast.Assign)
+            and isinstance(nxt, ast.Assign)
+            and {stmt.flag, nxt.flag} == {"HOST_OWNED", "GUEST_OWNED"}
+            and not nxt.doc
+        )
+        if pair:
+            values = {stmt.flag: stmt.value, nxt.flag: nxt.value}
+            joined = OWNERSHIP.get((values["HOST_OWNED"], values["GUEST_OWNED"]))
+            if joined is not None:
+                out.append(ast.Call(joined, (), stmt.span, stmt.doc))
+                i += 2
+                continue
+        if isinstance(stmt, ast.If):
+            stmt = replace(stmt, then=join_ownership(stmt.then), orelse=join_ownership(stmt.orelse))
+        out.append(stmt)
+        i += 1
+    return tuple(out)

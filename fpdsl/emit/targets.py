@@ -26,6 +26,16 @@ KVM_FPSIMD_C = "arch/arm64/kvm/fpsimd.c"
 GUEST_C = "arch/arm64/kvm/guest.c"
 ARM_C_6 = "arch/arm64/kvm/arm.c"
 HYP_SWITCH_H = "arch/arm64/kvm/hyp/include/hyp/switch.h"
+HYP_NVHE_SWITCH_C = "arch/arm64/kvm/hyp/nvhe/switch.c"
+HYP_VHE_SWITCH_C = "arch/arm64/kvm/hyp/vhe/switch.c"
+HYP_MAIN_C = "arch/arm64/kvm/hyp/nvhe/hyp-main.c"
+# The shipped policy each 6.x layout's tree implements (what its costs are
+# compared with, and the code a policy's hooks are merged against).
+BASELINES_6 = {"v6.1": "kvm_v6_1", "v6.12": "kvm_v6_12"}
+# Kernel models whose KVM code a 6.x layout can take: its own, and (v6.12)
+# the release before the 2025 fix, whose host half the emitted patch does
+# not change (the commit message gives the verdict on both models).
+ACCEPTS_6 = {"v6.1": ("v6.1",), "v6.12": ("v6.12", "v6.12.0")}
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,24 @@ PRIMITIVES: dict[str, Primitive] = {
             "sve_user_enable", (), "let EL0 use SVE without trapping (CPACR_EL1.ZEN_EL0EN set)", since="v6.1.134"
         ),
         Primitive("sve_user_disable", (), "make EL0's SVE use trap (CPACR_EL1.ZEN_EL0EN clear)", since="v6.1.134"),
+        # SME: the 6.x models have none (system_supports_sme() is false; SME is
+        # `depends on BROKEN` in Debian's 6.1 and 6.12), so these only let a
+        # policy say what KVM's SME code does; in the model they do nothing.
+        Primitive(
+            "sme_user_enable", (), "let EL0 and EL1 use SME (CPACR_EL1.SMEN); no SME in the model", since="v6.1.134"
+        ),
+        Primitive(
+            "sme_user_disable",
+            (),
+            "make EL0's SME use trap (CPACR_EL1.SMEN_EL0EN clear); no SME in the model",
+            since="v6.1.134",
+        ),
+        Primitive(
+            "isb",
+            (),
+            "instruction barrier: system register writes take effect (at once in the model)",
+            since="v6.1.134",
+        ),
         Primitive(
             "sve_flush_cpu_state",
             (),
@@ -151,6 +169,12 @@ PREDICATES: dict[str, Primitive] = {
         Primitive("kernel_neon_busy", (), "this CPU's kernel_neon_busy is set"),
         Primitive("sve_user_enabled", (), "EL0 may use SVE without trapping (CPACR_EL1.ZEN_EL0EN)", since="v6.1.134"),
         Primitive("vcpu_has_sve", (), "the guest has SVE (vcpu_has_sve())", since="v6.1.134", hyp="v6.1.134"),
+        # The 6.x models run VHE (the configuration whose CPACR_EL1 the hyp
+        # rewrites at every exit): has_vhe() is true there.
+        Primitive("has_vhe", (), "the host kernel runs at EL2 (VHE; always, in the 6.x models)", since="v6.1.134"),
+        Primitive("system_supports_sme", (), "the system has SME (never, in the 6.x models)", since="v6.1.134"),
+        Primitive("sme_user_enabled", (), "EL0 may use SME without trapping (CPACR_EL1.SMEN_EL0EN)", since="v6.1.134"),
+        Primitive("sme_state_live", (), "PSTATE.SM or PSTATE.ZA is set (SVCR)", since="v6.1.134"),
     )
 }
 

@@ -146,6 +146,10 @@ def _predicate(call: ast.Call) -> Test:
         return lambda m: m.c.zen
     if name == "vcpu_has_sve":
         return lambda m: m.config.guest_sve
+    if name == "has_vhe":
+        return lambda m: True  # the 6.x models are VHE (fpdsl.model.hosts.v6)
+    if name in ("system_supports_sme", "sme_user_enabled", "sme_state_live"):
+        return lambda m: False  # the 6.x models have no SME
     raise ValueError(f"unchecked predicate {name}")
 
 
@@ -165,6 +169,8 @@ def _primitive(call: ast.Call, origin: PolicyLine) -> Action:
         return lambda m: m.flush_cpu_state(origin)
     if name == "sve_flush_cpu_state":
         return lambda m: m.sve_flush_cpu_state(origin)
+    if name in ("sme_user_enable", "sme_user_disable", "isb"):
+        return lambda m: None  # no SME in the model; system register writes take effect at once
     if name in ("fpsimd_save_and_flush_cpu_state", "fpsimd_kvm_prepare", "sve_user_enable", "sve_user_disable"):
         return lambda m: getattr(m, name)(origin)
     if name in ("set_thread_flag", "clear_thread_flag"):
