@@ -9,8 +9,10 @@
   softirqs off and fpsimd_context_busy from begin to end;
 - may_use_simd(): not in hardirq, interrupts on, !fpsimd_context_busy.
 
-The host half did not change with the 2025 KVM fix's backport to 6.1.y, so
-the code before and after it (KVM's side) both run on this model."""
+The 2025 fix's backport to 6.1.y (6.1.135) brought host changes with it
+(fp_type, to_save and saving by it, the fp_type warnings, interrupts masked
+in fpsimd_save_and_flush_cpu_state()): 6.1.134's host is Host61Prefix
+below; this is the host after it."""
 
 from __future__ import annotations
 

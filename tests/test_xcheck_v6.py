@@ -1,17 +1,18 @@
-"""The 6.12 models against an independent transcription
-(tests/xcheck/model612.py: written from Debian's 6.12.118 and the 6.12.0
-snippets of the stable backports, sharing only the abstraction: values,
-events, properties, the key's layout). At the default bound, exact, both
+"""The 6.x models against independent transcriptions (tests/xcheck/
+model612.py: written from Debian's 6.12.118 and the 6.12.0 snippets of the
+stable backports; model61.py: from Debian's 6.1.192 and 6.1.134 as the
+6.1.135 backport reversed gives it), sharing only the abstraction: values,
+events, properties, the key's layout. At the default bound, exact, both
 guests: the same set of canonical states, key for key, and the same
-shortest counterexamples, event for event. The transcription found the one
-place the models differed (do_sve_acc()'s sve_alloc(current, true) zeroing
-sve_state)."""
+shortest counterexamples, event for event. The 6.12 transcription found
+the one place the models differed (do_sve_acc()'s sve_alloc(current,
+true) zeroing sve_state)."""
 
 from __future__ import annotations
 
 import pytest
 from helpers import policy
-from xcheck.model612 import states_and_counterexamples
+from xcheck import model61, model612
 
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.runloop import initial_world, step, successors
@@ -41,11 +42,12 @@ def _fpdsl_states(resolved, config) -> set:
 
 
 @pytest.mark.parametrize("guest_sve", [False, True], ids=["fpsimd guest", "sve guest"])
-@pytest.mark.parametrize("name", ["kvm_v6_12", "kvm_v6_12_0"])
-def test_the_6_12_models_reach_the_states_an_independent_transcription_reaches(name, guest_sve):
+@pytest.mark.parametrize("name", ["kvm_v6_12", "kvm_v6_12_0", "kvm_v6_1", "kvm_v6_1_134"])
+def test_the_6x_models_reach_the_states_an_independent_transcription_reaches(name, guest_sve):
     resolved = policy(name)
     config = ModelConfig(kernel=resolved.kernel, guest_sve=guest_sve)
-    theirs, their_ces = states_and_counterexamples(name, guest_sve)
+    transcription = model612 if name.startswith("kvm_v6_12") else model61
+    theirs, their_ces = transcription.states_and_counterexamples(name, guest_sve)
     ours = _fpdsl_states(resolved, config)
     assert len(ours) == len(theirs) and ours == theirs
     ex = explore(PolicyHooks(resolved), config, resolved.initial_flags())
