@@ -217,6 +217,11 @@ class CFile:
         return found[0]
 
 
+def walk(node: Node) -> Iterator[Node]:
+    """`node` and every named node under it, in source order."""
+    return _walk(node)
+
+
 def _walk(node: Node) -> Iterator[Node]:
     stack = [node]
     while stack:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 from fpdsl.emit import targets as T
-from fpdsl.emit.anchors import AnchorError, CFile
+from fpdsl.emit.anchors import AnchorError, CFile, walk
 from fpdsl.emit.edits import Line, Origin
 
 SAVE_HOST = "kvm_hyp_save_fpsimd_host"
@@ -55,14 +55,14 @@ class TreeNeeds:
         cf = self.b.tree[T.HYP_SWITCH_H]
         found = [
             n
-            for n in _walk(cf.function("kvm_hyp_handle_fpsimd"))
-            if n.type == "if_statement" and HOST_OWNS in _text(cf, n.child_by_field_name("condition"))
+            for n in walk(cf.function("kvm_hyp_handle_fpsimd"))
+            if n.type == "if_statement" and HOST_OWNS in cf._text(n.child_by_field_name("condition"))
         ]
         if len(found) != 1:
             raise AnchorError(
                 f"{T.HYP_SWITCH_H}: cannot find the one 'if (... {HOST_OWNS})' in kvm_hyp_handle_fpsimd()"
             )
-        cond = " ".join(_text(cf, found[0].child_by_field_name("condition")).split())
+        cond = " ".join(cf._text(found[0].child_by_field_name("condition")).split())
         cond = cond[1:-1].strip() if cond.startswith("(") and cond.endswith(")") else cond
         if cond == HOST_OWNS:
             return
@@ -121,8 +121,8 @@ class TreeNeeds:
         cf = self.b.tree[T.ARM_C_6]
         found = [
             n
-            for n in _walk(cf.function("finalize_init_hyp_mode"))
-            if n.type == "if_statement" and "->sve_state =" in _text(cf, n)
+            for n in walk(cf.function("finalize_init_hyp_mode"))
+            if n.type == "if_statement" and "->sve_state =" in cf._text(n)
         ]
         if len(found) != 1:
             raise AnchorError(
@@ -130,7 +130,7 @@ class TreeNeeds:
             )
         node = found[0]
         if node.child_by_field_name("alternative") is not None:
-            if "->fpsimd_state =" in _text(cf, node.child_by_field_name("alternative")):
+            if "->fpsimd_state =" in cf._text(node.child_by_field_name("alternative")):
                 return
             raise AnchorError(
                 f"{T.ARM_C_6}: finalize_init_hyp_mode()'s 'if' that sets ->sve_state has an else fpdsl does not know"
@@ -144,7 +144,7 @@ class TreeNeeds:
     def _pkvm_restore(self, why: Origin) -> None:
         cf = self.b.tree[T.HYP_MAIN_C]
         call = cf.call("fpsimd_sve_sync", "__fpsimd_restore_state")
-        text = " ".join(_text(cf, call).split())
+        text = " ".join(cf._text(call).split())
         if "*host_data_ptr(fpsimd_state)" in text:
             return
         if "host_data_ptr(host_ctxt.fp_regs)" not in text:
@@ -201,31 +201,19 @@ class TreeNeeds:
             self.b._edit(T.FPSIMD_H, at, at, [Line("extern void fpsimd_kvm_prepare(void);", why)], why)
 
 
-def _walk(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.named_children))
-
-
-def _text(cf: CFile, node) -> str:
-    return "" if node is None else cf.text.encode()[node.start_byte : node.end_byte].decode()
-
-
 def _field_name(cf: CFile, node) -> str:
     decl = node.child_by_field_name("declarator")
     while decl is not None and decl.type not in ("field_identifier", "identifier"):
         decl = decl.child_by_field_name("declarator")
-    return "" if decl is None else _text(cf, decl)
+    return "" if decl is None else cf._text(decl)
 
 
 def _union_members(cf: CFile, body) -> set[str]:
     return {
         _field_name(cf, f)
-        for n in _walk(body)
+        for n in walk(body)
         if n.type == "union_specifier"
-        for f in _walk(n)
+        for f in walk(n)
         if f.type == "field_declaration"
     }
 
