@@ -43,6 +43,7 @@ def one(policy: str, bound: dict, guest_sve: bool = False) -> dict:
         "peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "truncated": ex.truncated,
         "clean": ex.clean,
+        "shortest": min((len(ce.path) for ce in ex.counterexamples.values()), default=0),
     }
 
 
@@ -88,7 +89,7 @@ def main() -> None:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
         r = json.loads(out.stdout)
         total += r["seconds"]
-        verdict = "clean" if r["clean"] else "violated"
+        verdict = "clean" if r["clean"] else f"violated ({r['shortest']} steps)"
         if r["truncated"]:
             verdict += " (truncated)"
         print(

@@ -152,3 +152,34 @@ def test_a_bound_that_explores_nothing_of_kvm_is_a_usage_error(option: str) -> N
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '{option}': 0 is not in the range 1<=x<=8" in result.output
     assert "verdict" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "name,bound",
+    [("lazy_until_put", {}), ("kvm_v6_12_0", {}), ("kvm_v6_12", {})],
+)
+def test_splitting_levels_with_a_helper_gives_the_one_process_result(monkeypatch, name, bound):
+    """fpdsl.sim.levels: the same states, transitions, depth and shortest
+    counterexamples, event for event, as one process going level by level."""
+    import fpdsl.sim.explorer as explorer
+    import fpdsl.sim.levels as levels
+
+    if not levels.can_split():
+        pytest.skip("needs 2 cores and fork()")
+    splits = []
+    real = levels.expand_split
+
+    def counted(*args, **kwargs):
+        splits.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(explorer, "SPLIT_AT", 64)
+    monkeypatch.setattr(explorer, "expand_split", counted)
+    resolved = policy(name)
+    config = ModelConfig(kernel=resolved.kernel, dead_values=True, **(DEFAULT | bound))
+    one, two = (explore(PolicyHooks(resolved), config, resolved.initial_flags(), workers=w) for w in (1, 2))
+    assert splits and len(splits) < one.max_depth
+    assert (two.states, two.transitions, two.max_depth) == (one.states, one.transitions, one.max_depth)
+    paths = {k: (ce.path, ce.violation) for k, ce in one.counterexamples.items()}
+    assert {k: (ce.path, ce.violation) for k, ce in two.counterexamples.items()} == paths
+    assert bool(paths) == (name != "kvm_v6_12")

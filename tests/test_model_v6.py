@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 from helpers import ROOT, policy, run
-from test_model import FnHooks, drive, machine, props
+from test_model import FnHooks, NoHooks, drive, machine, props
 
 from fpdsl.lang.checker import check_or_raise
 from fpdsl.lang.loader import load_policy
 from fpdsl.model.hosts import HOSTS
 from fpdsl.model.hosts.v6 import Host6
 from fpdsl.model.machine import ModelConfig
-from fpdsl.model.runloop import initial_world
-from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO
+from fpdsl.model.runloop import initial_world, label, successors
+from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO, kernel_owner
 from fpdsl.sim.explorer import dead_value_rules, explore
 from fpdsl.sim.interpreter import PolicyHooks
 
@@ -208,6 +208,160 @@ def test_v612_kernel_neon_releases_the_context_within_begin():
     assert not m.may_use_simd()
 
 
+# ---- 6.12: task-context kernel-mode NEON (TIF_KERNEL_FPSTATE) ----------------
+
+B1 = "B1"
+B1K = kernel_owner(B1)
+
+
+def _neon_world(kernel="v6.12", **bound):
+    config = ModelConfig(kernel=kernel, **bound)
+    return config, initial_world(config, ())
+
+
+def test_v612_task_kernel_neon_sets_tif_kernel_fpstate_and_stays_preemptible():
+    config, world = _neon_world()
+    world, _ops, violations = drive(config, NoHooks(), world, ("switch", 0, B1), ("kneon_begin", B1, None))
+    b1, c = world.tasks[B1], world.cpus[0]
+    assert b1.kfp and b1.foreign and c.bound is None and c.bh == c.preempt == 0 and not violations
+    assert c.v == (B1K, 1) and world.tasks[A].saved_v == (A, 1)  # A's user state saved at the switch
+    events = successors(world, config)
+    assert ("switch", 0, A) in events and ("switch", 0, None) in events  # preemptible
+    assert ("ret_to_user", B1, None) not in events and ("kneon_begin", B1, None) not in events
+    assert {("kneon_use", B1, None), ("kneon_end", B1, None)} <= set(events)
+
+
+def test_v61_task_kernel_neon_is_not_an_event_of_its_own():
+    """6.1's kernel_neon_begin() keeps preemption off until _end(): the same
+    state change as a softirq's (the `irq` event)."""
+    config, world = _neon_world("v6.1")
+    world, _ops, _violations = drive(config, NoHooks(), world, ("switch", 0, B1))
+    assert not world.task_neon
+    assert not {e[0] for e in successors(world, config)} & {"kneon_begin", "kneon_use", "kneon_end"}
+
+
+def test_v612_switch_saves_the_kernel_neon_state_and_switching_back_reloads_it():
+    """fpsimd_save_kernel_state() at the switch out (the state bound to the
+    CPU, kernel_fpsimd_cpu set); fpsimd_flush_cpu_state() then
+    fpsimd_load_kernel_state() at the switch back: never elided there."""
+    config, world = _neon_world()
+    world, _ops, _v = drive(config, NoHooks(), world, ("switch", 0, B1), ("kneon_begin", B1, None))
+    world, ops, violations = drive(config, NoHooks(), world, ("kneon_use", B1, None), ("switch", 0, A))
+    b1, c, a = world.tasks[B1], world.cpus[0], world.tasks[A]
+    assert [(op.kind, op.target) for op in ops if op.kind in ("save", "bind", "restore")] == [
+        ("save", "kstate:B1"),
+        ("bind", "kstate:B1"),
+        ("restore", "task:A"),  # A is not bound here (wrong_task): it returns to user space reloaded
+        ("bind", "task:A"),
+    ]
+    assert b1.saved_k == (B1K, 2) and b1.kcpu == 0 and c.v == (A, 1) and not a.foreign and not violations
+    world, ops, violations = drive(config, NoHooks(), world, ("user_fp", A, None), ("switch", 0, B1))
+    assert ("restore", "kstate:B1") in [(op.kind, op.target) for op in ops]
+    assert world.cpus[0].v == (B1K, 2) and world.cpus[0].bound is None and world.tasks[A].foreign
+    world, _ops, violations = drive(config, NoHooks(), world, ("kneon_use", B1, None), ("kneon_end", B1, None))
+    assert not violations and not world.tasks[B1].kfp
+
+
+def test_v612_kernel_neon_state_follows_its_task_to_another_cpu():
+    config, world = _neon_world(cpus=2)
+    world, _ops, violations = drive(
+        config,
+        NoHooks(),
+        world,
+        ("switch", 1, B1),
+        ("kneon_begin", B1, None),
+        ("switch", 1, None),
+        ("switch", 0, B1),
+        ("kneon_use", B1, None),
+        ("kneon_end", B1, None),
+    )
+    assert not violations and world.tasks[B1].kcpu == 1 and world.cpus[1].bound == "k:B1"
+
+
+def test_v612_a_softirq_over_task_kernel_neon_saves_and_reloads_it():
+    """kernel_neon_begin() in_serving_softirq() with TIF_KERNEL_FPSTATE:
+    fpsimd_save_kernel_state(); kernel_neon_end(): fpsimd_load_kernel_state()."""
+    config, world = _neon_world()
+    world, _ops, _v = drive(config, NoHooks(), world, ("switch", 0, B1), ("kneon_begin", B1, None))
+    world, ops, violations = drive(config, NoHooks(), world, ("irq", 0, None))
+    assert [(op.kind, op.target) for op in ops if op.kind in ("save", "clobber", "restore")] == [
+        ("save", "kstate:B1"),
+        ("clobber", "kernel-mode NEON"),
+        ("restore", "kstate:B1"),
+    ]
+    assert world.tasks[B1].kfp and world.cpus[0].v == (B1K, 1) and not violations
+    world, _ops, violations = drive(config, NoHooks(), world, ("kneon_end", B1, None))
+    assert not violations
+
+
+def test_v612_kernel_neon_end_clears_the_flag_and_the_return_reloads_user_state():
+    config, world = _neon_world()
+    world, _ops, violations = drive(
+        config,
+        NoHooks(),
+        world,
+        ("switch", 0, B1),
+        ("kneon_begin", B1, None),
+        ("kneon_end", B1, None),
+        ("ret_to_user", B1, None),
+        ("user_fp", B1, None),
+    )
+    assert not violations and not world.tasks[B1].kfp and world.cpus[0].bound == B1
+
+
+def test_v612_nested_task_kernel_neon_and_a_user_load_under_it_are_kernel_warnings():
+    m = machine("v6.12")
+    m.kernel_neon_begin("neon")
+    assert m.world.tasks[A].kfp and not m.violations
+    m.c.v = m.world.fresh(kernel_owner(A))
+    m.kernel_neon_begin("neon again")  # BUG_ON(!in_serving_softirq())
+    m.task_fpsimd_load(m.world.tasks[A], "reload")  # WARN_ON(TIF_KERNEL_FPSTATE)
+    assert props(m.violations) == ["kernel-rules", "kernel-rules"]
+
+
+class _LoadThenFlag(HOSTS["v6.12"]):
+    """v6.8-v6.9 ("Implement lazy restore for kernel mode FPSIMD"): the
+    switch loaded next's kernel-mode state, then set its
+    TIF_FOREIGN_FPSTATE, leaving the CPU bound to the last user state."""
+
+    def switch_to_kernel_neon(self, task, origin):
+        self.load_kernel_state(task, origin)
+        task.foreign = True
+
+
+class _NoKernelSave(HOSTS["v6.12"]):
+    """A switch that saves the user state even under TIF_KERNEL_FPSTATE."""
+
+    def save_kernel_state(self, task, origin):
+        if self.c.in_softirq:
+            super().save_kernel_state(task, origin)
+
+
+def test_the_erroneous_elide_of_e92bee9f861b_is_found(monkeypatch):
+    """Without the flush before the load, the vcpu thread returns to user
+    space with B1's kernel-mode NEON data in its registers: 7 steps, 1 CPU,
+    as "arm64/fpsimd: Avoid erroneous elide of user state reload" says."""
+    resolved = policy("kvm_v6_12")
+    monkeypatch.setitem(HOSTS, "v6.12", _LoadThenFlag)
+    found = _explore(resolved).counterexamples
+    assert set(found) == {("lost-state", A), ("leaked-state", A)}
+    assert [label(e) for e in found[("leaked-state", A)].path] == [
+        "cpu0:switch:B1",
+        "B1:kneon_begin",
+        "cpu0:switch:A",
+        "cpu0:switch:B1",
+        "B1:kneon_end",
+        "cpu0:switch:A",
+        "A:user_fp",
+    ]
+
+
+def test_a_switch_that_does_not_save_kernel_neon_loses_it(monkeypatch):
+    monkeypatch.setitem(HOSTS, "v6.12", _NoKernelSave)
+    found = _explore(policy("kvm_v6_12")).counterexamples
+    assert ("lost-state", B1K) in found
+
+
 def test_an_sve_guest_loads_and_writes_its_high_bits():
     config = ModelConfig(kernel="v6.12", guest_sve=True)
     hooks = FnHooks(trap=lambda m: (setattr(m.world.vcpu, "trap_armed", False), m.load_state("guest", "trap")))
@@ -344,9 +498,20 @@ def test_a_saved_counterexample_keeps_its_sve_guest(tmp_path):
     assert "Traceback" not in refused.output
 
 
-@pytest.mark.parametrize("bound", [{}, {"runs": 2, "exits": 1}], ids=["default", "2 runs"])
-@pytest.mark.parametrize("guest_sve", [False, True], ids=["fpsimd guest", "sve guest"])
-@pytest.mark.parametrize("name", sorted(VERDICTS))
+def _forget_cases():
+    """Every 6.x policy and guest at the default bound, and with 2 runs; the
+    largest exact spaces (6.12.0's, with task-context kernel-mode NEON)
+    with the SVE guest only where it is cheap."""
+    for name in sorted(VERDICTS):
+        for bound, bid in (({}, "default"), ({"runs": 2, "exits": 1}, "2 runs")):
+            for guest_sve in (False, True):
+                costly = name == "kvm_v6_12_0_no_prepare" or (name.startswith("kvm_v6_12") and bound)
+                if guest_sve and costly:
+                    continue
+                yield pytest.param(name, guest_sve, bound, id=f"{name}-{'sve' if guest_sve else 'fpsimd'} guest-{bid}")
+
+
+@pytest.mark.parametrize("name,guest_sve,bound", list(_forget_cases()))
 def test_forgetting_dead_values_keeps_verdicts_and_shortest_counterexamples(name, guest_sve, bound):
     """The 6.x models' Forget rules (last_cpu, to_save; 6.12's sve_state of
     an FP_STATE_FPSIMD task) merge states, never verdicts: the same

@@ -16,8 +16,9 @@ from xcheck import model61, model612
 
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.runloop import initial_world, step, successors
-from fpdsl.sim.explorer import CORRUPTING, explore
+from fpdsl.sim.explorer import explore
 from fpdsl.sim.interpreter import PolicyHooks
+from fpdsl.sim.levels import CORRUPTING
 
 
 def _fpdsl_states(resolved, config) -> set:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import TYPE_CHECKING
 
-from fpdsl.model.values import KERNEL, VCPU_THREAD, Value
+from fpdsl.model.values import KERNEL, VCPU_THREAD, Value, kernel_owner
 
 if TYPE_CHECKING:
     from fpdsl.model.state import Cpu, World
@@ -58,6 +58,14 @@ class Forget:
       vcpu thread current, so the vcpu thread's V part is kept unless
       `vcpu_thread_sve_v` (policies that never call fpsimd_kvm_prepare()).
       Not 6.1: its task_fpsimd_load() goes by TIF_SVE.
+    - task_kernel_state (6.12): a task's kernel_fpsimd_state while it lacks
+      TIF_KERNEL_FPSTATE or is running, and its kernel_fpsimd_cpu while no
+      CPU is bound to that state. Only fpsimd_load_kernel_state() reads
+      them, for a task with the flag: at its switch-in, after the switch-out
+      that saved it, and at the end of a softirq's kernel-mode NEON, after
+      that softirq's save; kernel_neon_begin() sets the flag and writes
+      fresh registers before any save. The only bind of the state,
+      fpsimd_save_kernel_state(), rewrites kernel_fpsimd_cpu.
     """
 
     task_sve_bits: bool = False
@@ -67,6 +75,7 @@ class Forget:
     to_save: bool = False
     fpsimd_typed_sve_state: bool = False
     vcpu_thread_sve_v: bool = False
+    task_kernel_state: bool = False
 
 
 # Canonical value tokens: the owner alone for its last write, owner + "~" for a
@@ -94,7 +103,11 @@ def world_key(w: World, symmetry: bool = True, forget: Forget | None = None) -> 
         return _key_for_tasks(w, {}, symmetry, forget)
     best = None
     for tperm in permutations(others):
-        k = _key_for_tasks(w, dict(zip(others, tperm, strict=True)), symmetry, forget)
+        tmap = dict(zip(others, tperm, strict=True))
+        if w.task_neon:  # the tasks' kernel-mode NEON values and bindings rename with them
+            tmap.update({kernel_owner(n): kernel_owner(p) for n, p in zip(others, tperm, strict=True)})
+            tmap.update({"k:" + n: "k:" + p for n, p in zip(others, tperm, strict=True)})
+        k = _key_for_tasks(w, tmap, symmetry, forget)
         if best is None or k < best:
             best = k
     return best
@@ -181,6 +194,7 @@ def _flat_key(
     forget_typed = forget is not None and forget.fpsimd_typed_sve_state
     forget_typed_a = forget_typed and forget.vcpu_thread_sve_v
     bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
+    forget_k = forget is not None and forget.task_kernel_state
     for name in names:
         t = w.tasks[name]
         last = t.last_cpu
@@ -198,6 +212,9 @@ def _flat_key(
             t.fp_type,
             t.sve_live,
             "0" if dead_sve_v else _canon(t.saved_sv, versions, tmap),
+            t.kfp,
+            "0" if forget_k and (not t.kfp or cpu is not None) else _canon(t.saved_k, versions, tmap),
+            -1 if t.kcpu is None or (forget_k and not any(c.bound == "k:" + name for c in w.cpus)) else cperm[t.kcpu],
         )
     v = w.vcpu
     out.append(_canon(v.saved_v, versions, tmap))

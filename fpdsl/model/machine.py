@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from fpdsl.model.records import Op, Violation
 from fpdsl.model.state import World
-from fpdsl.model.values import GUEST, KERNEL, VCPU_THREAD, ZERO, Value, owner_name, show
+from fpdsl.model.values import GUEST, KERNEL, VCPU_THREAD, ZERO, Value, kernel_owner, owner_name, show
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,8 @@ class Machine:
             return GUEST
         if target.startswith("task:"):
             return target[5:]
+        if target.startswith("kstate:"):
+            return kernel_owner(target[7:])
         return None  # kvm_host_cpu_state: KVM's scratch copy, no owner
 
     def _check_store(self, target: str, value: Value, origin: Any, part: str = "FPSIMD") -> None:
@@ -136,6 +138,8 @@ class Machine:
             return w.vcpu.saved_v
         if target.startswith("host:"):
             return w.cpus[int(target[5:])].host
+        if target.startswith("kstate:"):
+            return w.tasks[target[7:]].saved_k
         return w.tasks[target[5:]].saved_v
 
     def save_regs(self, target: str, origin: Any, with_sve: bool = False) -> None:
@@ -151,6 +155,8 @@ class Machine:
                 w.vcpu.saved_z = c.z
         elif target.startswith("host:"):
             w.cpus[int(target[5:])].host = c.v
+        elif target.startswith("kstate:"):  # 6.12: kernel_fpsimd_state, FPSIMD only
+            w.tasks[target[7:]].saved_k = c.v
         else:
             task = w.tasks[target[5:]]
             task.saved_v = c.v
@@ -214,6 +220,10 @@ class Machine:
 
     def sve_flush_cpu_state(self, origin: Any) -> None:
         raise NotImplementedError
+
+    # 6.12: task-context kernel-mode NEON is preemptible (TIF_KERNEL_FPSTATE):
+    # a competing task in a syscall may begin, use and end it as events.
+    task_kernel_neon = False
 
     def restore_current_state(self, origin: Any = "fpsimd_restore_current_state()") -> None:
         raise NotImplementedError

@@ -15,7 +15,7 @@ from fpdsl.model.hosts import HOSTS, host_machine
 from fpdsl.model.machine import Hooks, Machine, ModelConfig
 from fpdsl.model.records import Op, Violation
 from fpdsl.model.state import Cpu, Task, Vcpu, World
-from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO
+from fpdsl.model.values import GUEST, VCPU_THREAD, ZERO, kernel_owner
 
 # Events: (kind, actor, arg). actor is a task name or a CPU number.
 Event = tuple
@@ -32,6 +32,9 @@ EVENT_WORDS = {
     "user_sve": "{a} starts using SVE in user space (SVE access trap)",
     "syscall": "{a} makes a syscall (SVE high bits discarded)",
     "ret_to_user": "{a} returns to user space",
+    "kneon_begin": "{a} begins kernel-mode NEON in its syscall (kernel_neon_begin())",
+    "kneon_use": "{a} uses its kernel-mode NEON registers",
+    "kneon_end": "{a} ends kernel-mode NEON (kernel_neon_end())",
     "ioctl": "{a} calls ioctl(KVM_RUN)",
     "enter": "{a} enters the guest",
     "guest_fp": "the guest uses FPSIMD",
@@ -65,6 +68,7 @@ def initial_world(config: ModelConfig, flags: tuple[bool, ...]) -> World:
     tasks = {n: Task(n) for n in config.task_names()}
     w = World(cpus, tasks, Vcpu(flags))
     w.sve_types = config.kernel.startswith("v6")
+    w.task_neon = HOSTS[config.kernel].task_kernel_neon
     for name, task in tasks.items():
         w.versions[name] = 1
         task.saved_v = (name, 1)
@@ -86,6 +90,7 @@ PREEMPTIBLE = {"user", "kernel", "loop", "handle"}
 
 def successors(world: World, config: ModelConfig) -> list[Event]:
     events: list[Event] = []
+    task_neon = world.task_neon
     for cpu_index, cpu in enumerate(world.cpus):
         name = cpu.curr
         if name is not None:
@@ -101,9 +106,17 @@ def successors(world: World, config: ModelConfig) -> list[Event]:
                 else:
                     events.append(("syscall", name, None))
             elif pc == "kernel":
-                # Kernel-mode NEON in the task's syscall changes the state exactly
-                # as an "irq" on this CPU does, so it is not a separate event.
-                events.append(("ret_to_user", name, None))
+                # Kernel-mode NEON in the task's syscall: before 6.12 it runs with
+                # preemption off and changes the state exactly as an "irq" on this
+                # CPU does, so it is not a separate event; on 6.12 it is
+                # preemptible, so its beginning, uses and end are.
+                if task.kfp:
+                    events.append(("kneon_use", name, None))
+                    events.append(("kneon_end", name, None))
+                else:
+                    events.append(("ret_to_user", name, None))
+                    if task_neon:
+                        events.append(("kneon_begin", name, None))
             elif pc == "loop":
                 events.append(("enter", name, None))
             elif pc == "guest":
@@ -163,6 +176,28 @@ def _ret_to_user(m: Machine, name: str, _arg) -> None:
     m.restore_current_state()
     m.syscall_exit(m.world.tasks[name])
     m.world.tasks[name].pc = "user"
+
+
+def _kneon_begin(m: Machine, name: str, _arg) -> None:
+    m.kernel_neon_begin("kernel_neon_begin()")
+    _kneon_write(m, name)
+
+
+def _kneon_write(m: Machine, name: str) -> None:
+    c = m.c
+    c.v = m.world.fresh(kernel_owner(name))
+    c.z = ZERO  # writes to the V registers zero the rest of Z
+    m.op("write", kernel_owner(name), c.v, "kernel-mode NEON")
+
+
+def _kneon_use(m: Machine, name: str, _arg) -> None:
+    m.check_read(kernel_owner(name), m.c.v, "kernel-mode NEON")
+    _kneon_write(m, name)
+
+
+def _kneon_end(m: Machine, name: str, _arg) -> None:
+    m.check_read(kernel_owner(name), m.c.v, "kernel-mode NEON")
+    m.kernel_neon_end("kernel_neon_end()")
 
 
 def _ioctl(m: Machine, name: str, _arg) -> None:
@@ -311,6 +346,9 @@ _APPLY = {
     "user_sve": _user_sve,
     "syscall": _syscall,
     "ret_to_user": _ret_to_user,
+    "kneon_begin": _kneon_begin,
+    "kneon_use": _kneon_use,
+    "kneon_end": _kneon_end,
     "ioctl": _ioctl,
     "enter": _enter,
     "guest_fp": _guest_fp,

@@ -13,7 +13,7 @@ class Cpu:
     __slots__ = (
         "v",  # FPSIMD registers V0-V31 (abstract value)
         "z",  # SVE high bits of Z0-Z31 (+P/FFR)
-        "bound",  # fpsimd_last_state: None, "guest" or a task name
+        "bound",  # fpsimd_last_state: None, "guest", a task name, or "k:" + a task name (6.12: its kernel_fpsimd_state)
         "bound_sve",  # fpsimd_last_state.sve_in_use (v4.16): the bound state had TIF_SVE
         "neon_busy",  # kernel_neon_busy
         "irq",  # interrupt-disable depth
@@ -67,6 +67,9 @@ class Task:
         "fp_type",
         "sve_live",
         "saved_sv",
+        "kfp",
+        "saved_k",
+        "kcpu",
     )
 
     def __init__(self, name: str) -> None:
@@ -81,12 +84,16 @@ class Task:
         self.fp_type = "fpsimd"  # 6.x thread.fp_type: the format of the saved state ("fpsimd" or "sve")
         self.sve_live = False  # 6.x: user code wrote SVE state since its last syscall and will read it back
         self.saved_sv: Value = ZERO  # 6.x: the V part of thread.sve_state (an SVE save writes it, not fpsimd_state)
+        self.kfp = False  # 6.12: TIF_KERNEL_FPSTATE, in task-context kernel-mode NEON
+        self.saved_k: Value = ZERO  # 6.12: thread.kernel_fpsimd_state
+        self.kcpu: int | None = None  # 6.12: thread.kernel_fpsimd_cpu
 
     def clone(self) -> Task:
         t = Task.__new__(Task)
         t.name, t.saved_v, t.saved_z, t.foreign = self.name, self.saved_v, self.saved_z, self.foreign
         t.sve, t.last_cpu, t.pc, t.cpu = self.sve, self.last_cpu, self.pc, self.cpu
         t.fp_type, t.sve_live, t.saved_sv = self.fp_type, self.sve_live, self.saved_sv
+        t.kfp, t.saved_k, t.kcpu = self.kfp, self.saved_k, self.kcpu
         return t
 
 
@@ -110,7 +117,7 @@ class Vcpu:
 
 
 class World:
-    __slots__ = ("cpus", "tasks", "vcpu", "versions", "runs", "exits", "sve_types")
+    __slots__ = ("cpus", "tasks", "vcpu", "versions", "runs", "exits", "sve_types", "task_neon")
 
     def __init__(self, cpus: list[Cpu], tasks: dict[str, Task], vcpu: Vcpu) -> None:
         self.cpus = cpus
@@ -120,6 +127,7 @@ class World:
         self.runs = 0  # KVM_RUN calls made
         self.exits = 0  # guest exits in the current KVM_RUN
         self.sve_types = False  # a 6.x world: EL0 SVE trap, fp_type and to_save are part of it (traces show them)
+        self.task_neon = False  # a 6.12 world: tasks' kernel-mode NEON is preemptible state of their own
 
     def clone(self) -> World:
         w = World.__new__(World)
@@ -130,6 +138,7 @@ class World:
         w.runs = self.runs
         w.exits = self.exits
         w.sve_types = self.sve_types
+        w.task_neon = self.task_neon
         return w
 
     def fresh(self, owner: str) -> Value:

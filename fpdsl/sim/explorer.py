@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 
 from fpdsl.model.canon import Forget
 from fpdsl.model.machine import Hooks, ModelConfig
-from fpdsl.model.records import PROPERTIES, Violation, count_ops
-from fpdsl.model.runloop import Event, initial_world, step, successors
+from fpdsl.model.records import PROPERTIES, Violation
+from fpdsl.model.runloop import Event, initial_world, step
 from fpdsl.model.state import World
-
-CORRUPTING = frozenset({"lost-state", "leaked-state"})
+from fpdsl.sim.levels import SPLIT_AT, can_split, expand, expand_split
 
 
 @dataclass
@@ -35,11 +34,6 @@ class Progress:
     depth: int
     frontier: int  # states of the current level still to expand, plus those found for the next
     seconds: float
-
-
-# Transitions between two progress reports inside one BFS level (a deep
-# bound's level can take minutes).
-PROGRESS_EVERY = 1 << 14
 
 
 @dataclass
@@ -82,9 +76,12 @@ def explore(
     progress: Callable[[Progress], None] | None = None,
     measure_memory: bool = False,
     interruptible: bool = False,
+    workers: int = 2,
 ) -> Exploration:
     """Explore up to the bound. `interruptible`: Ctrl-C ends the search and
-    the partial result is returned (marked interrupted) instead of raising."""
+    the partial result is returned (marked interrupted) instead of raising.
+    `workers` 2: large levels are split with a forked helper
+    (fpdsl.sim.levels), with the same result as 1."""
     started = time.perf_counter()
     if measure_memory:
         tracemalloc.start()
@@ -98,38 +95,42 @@ def explore(
     frontier: list[tuple[tuple, World]] = [(init_key, init)]
     depth = 0
     wanted = set(properties)
+    split = workers > 1 and graph is None and not measure_memory and can_split()
     try:
         while frontier:
             if max_depth is not None and depth >= max_depth:
                 result.truncated = True
                 break
-            nxt: list[tuple[tuple, World]] = []
-            for done, (key, world) in enumerate(frontier):
-                edges = [] if graph is not None else None
-                for event in successors(world, config):
-                    res = step(world, event, config, hooks, record=keep_graph)
-                    result.transitions += 1
-                    child = res.world.key(config.symmetry, forget)
-                    violated = corrupt = False
-                    for v in res.violations:
-                        if v.prop in wanted:
-                            violated = True
-                            corrupt = corrupt or v.prop in CORRUPTING
-                            if (v.prop, v.subject) not in result.counterexamples:
-                                path = _path(parent, key) + [event]
-                                result.counterexamples[(v.prop, v.subject)] = Counterexample(v.prop, v, path)
-                    if edges is not None:
-                        edges.append((event, child, count_ops(res.ops), violated))
-                    # A state whose values are already lost or leaked is an error
-                    # state: not explored further (other rules do not corrupt values).
-                    if not corrupt and child not in parent:
-                        parent[child] = (key, event)
-                        nxt.append((child, res.world))
-                    if progress and result.transitions % PROGRESS_EVERY == 0:
-                        left = len(frontier) - done + len(nxt)
-                        progress(Progress(len(parent), result.transitions, depth, left, time.perf_counter() - started))
+            done = result.transitions
+            states = len(parent)
+
+            def tick(transitions: int, left: int, done: int = done, states: int = states, depth: int = depth) -> None:
+                if progress:
+                    elapsed = time.perf_counter() - started
+                    progress(Progress(states, done + transitions, depth, left, elapsed))
+
+            known = set(result.counterexamples)
+            if split and len(frontier) >= SPLIT_AT:
+                levels = expand_split(frontier, config, hooks, forget, parent, known, wanted, tick)
+            else:
+                keep = graph is not None
+                one = expand(frontier, 0, len(frontier), config, hooks, forget, parent, known, wanted, keep, tick)
+                levels = (one,)
                 if graph is not None:
-                    graph[key] = edges
+                    graph.update(one.edges)
+            nxt: list[tuple[tuple, World]] = []
+            for level in levels:
+                result.transitions += level.transitions
+                for f in level.found:
+                    key, world = frontier[f.index]
+                    for v in f.violations:
+                        if (v.prop, v.subject) not in result.counterexamples:
+                            path = _path(parent, key) + [f.event]
+                            result.counterexamples[(v.prop, v.subject)] = Counterexample(v.prop, v, path)
+                    if f.new and f.child not in parent:
+                        parent[f.child] = (key, f.event)
+                        child = f.world if f.world is not None else step(world, f.event, config, hooks, False).world
+                        nxt.append((f.child, child))
             depth += 1
             if nxt:
                 result.max_depth = depth
@@ -163,7 +164,13 @@ def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
     called = getattr(hooks, "primitives", None)
     if kernel in ("v6.12", "v6.12.0"):
         prepares = called is None or ("fpsimd_kvm_prepare", None) in called
-        return Forget(last_cpu=True, to_save=True, fpsimd_typed_sve_state=True, vcpu_thread_sve_v=not prepares)
+        return Forget(
+            last_cpu=True,
+            to_save=True,
+            fpsimd_typed_sve_state=True,
+            vcpu_thread_sve_v=not prepares,
+            task_kernel_state=True,
+        )
     if kernel not in ("v4.16", "v4.18"):
         return Forget(last_cpu=True, to_save=True)
     if called is None:

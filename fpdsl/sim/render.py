@@ -84,6 +84,9 @@ def state_fields(world: World, flag_names: list[str]) -> dict[str, str]:
             fields[f"{name}.saved_sve"] = f"{show(t.saved_sv)}/{show(t.saved_z)}"
             fields[f"{name}.fp_type"] = t.fp_type
             fields[f"{name}.sve_live"] = str(int(t.sve_live))
+        if world.task_neon:
+            fields[f"{name}.TIF_KERNEL_FPSTATE"] = str(int(t.kfp))
+            fields[f"{name}.kernel_state"] = show(t.saved_k)
     fields["vcpu.saved"] = show(world.vcpu.saved_v)
     if world.sve_types:
         fields["vcpu.saved_sve"] = show(world.vcpu.saved_z)

@@ -739,6 +739,9 @@ def key(s, flag_names):
             t["fp_type"],
             t["sve_live"],
             canon(t["sv"], vs),
+            False,  # TIF_KERNEL_FPSTATE: 6.1's kernel-mode NEON is not preemptible
+            "0",
+            -1,
         )
     v = s.vcpu
     out += [canon(v["gv"], vs), canon(v["gz"], vs), v["trap"]]

@@ -5,7 +5,8 @@ fpdsl's host code.  Self-contained: no fpdsl import.
 
 Shared abstraction (from fpdsl's docs / runloop.py): values are (owner, version)
 tokens, every read must be the reader's last write; events user_fp, user_sve,
-syscall, ret_to_user, ioctl, enter, guest_fp, exit, exit_irq, resume, to_user,
+syscall, ret_to_user, kneon_begin/use/end (a task's own kernel-mode NEON,
+its values owned by "B1.k"), ioctl, enter, guest_fp, exit, exit_irq, resume, to_user,
 irq, switch; properties lost-state / leaked-state / kernel-rules /
 preemptibility; lost/leaked states are not expanded; canonical key collapses
 stale versions.
@@ -19,7 +20,9 @@ Kernel sources transcribed (Debian 6.12.118, arch/arm64):
                          fpsimd_thread_switch, fpsimd_flush_cpu_state,
                          fpsimd_flush_task_state, fpsimd_save_and_flush_cpu_state,
                          kernel_neon_begin/end, do_sve_acc/sve_init_regs/sve_alloc,
-                         fpsimd_to_sve/sve_to_fpsimd, fpsimd_kvm_prepare (6.12.0)
+                         fpsimd_to_sve/sve_to_fpsimd, fpsimd_kvm_prepare (6.12.0),
+                         fpsimd_load_kernel_state/fpsimd_save_kernel_state
+                         (TIF_KERNEL_FPSTATE, kernel_fpsimd_state/_cpu)
   include/asm/simd.h     may_use_simd
   kvm/fpsimd.c           kvm_arch_vcpu_load_fp/ctxflush/ctxsync/put_fp
   kvm/hyp/include/hyp/switch.h kvm_hyp_handle_fpsimd (+ 6.12.0 host save)
@@ -100,6 +103,9 @@ def new_task():
         cpu=None,
         fp_type="fpsimd",
         sve_live=False,
+        kfp=False,  # TIF_KERNEL_FPSTATE
+        kst=ZERO,  # thread.kernel_fpsimd_state
+        kcpu=None,  # thread.kernel_fpsimd_cpu
     )
 
 
@@ -253,6 +259,10 @@ class M:
             sve = (c["to_save"] == "current" and self.tif_sve() and not self.in_syscall()) or c["to_save"] == "sve"
         else:
             sve = (c["to_save"] == "current" and self.tif_sve()) or c["to_save"] == "sve"
+        if isinstance(last, tuple):  # a task's kernel_fpsimd_state (to_save FP_STATE_FPSIMD)
+            self.store_check(last[1] + ".k", c["v"])
+            self.s.tasks[last[1]]["kst"] = c["v"]
+            return
         if last == G:
             self.store_check(G, c["v"])
             self.s.vcpu["gv"] = c["v"]
@@ -293,6 +303,8 @@ class M:
     def task_fpsimd_load(self):
         t = self.cur()
         c = self.c
+        if t["kfp"]:
+            self.violate("kernel-rules", "task_fpsimd_load() with TIF_KERNEL_FPSTATE (WARN_ON)")
         restore_sve = False
         if self.cfg.sve:
             if t["fp_type"] == "fpsimd":
@@ -325,15 +337,38 @@ class M:
             self.fpsimd_bind_task_to_cpu()
         self.put_cpu_fpsimd_context()
 
+    def fpsimd_load_kernel_state(self, name):
+        t, c = self.s.tasks[name], self.c
+        if c["st"] == ("kernel", name) and t["kcpu"] == self.ci:
+            return
+        c["v"], c["z"] = t["kst"], ZERO  # fpsimd_load_state(): FPSIMD only
+
+    def fpsimd_save_kernel_state(self, name):
+        t, c = self.s.tasks[name], self.c
+        self.store_check(name + ".k", c["v"])
+        t["kst"] = c["v"]
+        if not c["in_softirq"] and c["bh"] == 0 and c["irq"] == 0:
+            self.violate("kernel-rules", "fpsimd_bind_state_to_cpu() with softirqs and IRQs on")
+        c["st"], c["to_save"] = ("kernel", name), "fpsimd"
+        t["kcpu"] = self.ci
+
     def fpsimd_thread_switch(self, nxt):
         # WARN_ON_ONCE(!irqs_disabled()): __schedule() runs with IRQs off
         self.c["irq"] += 1
-        self.fpsimd_save_user_state()
+        cur = self.cur()
+        if cur is not None and cur["kfp"]:
+            self.fpsimd_save_kernel_state(self.c["curr"])
+        else:
+            self.fpsimd_save_user_state()
         if nxt is not None:
             t = self.s.tasks[nxt]
-            wrong_task = self.c["st"] != nxt
-            wrong_cpu = t["fpsimd_cpu"] != self.ci
-            t["foreign"] = wrong_task or wrong_cpu
+            if t["kfp"]:
+                self.fpsimd_flush_cpu_state()
+                self.fpsimd_load_kernel_state(nxt)
+            else:
+                wrong_task = self.c["st"] != nxt
+                wrong_cpu = t["fpsimd_cpu"] != self.ci
+                t["foreign"] = wrong_task or wrong_cpu
         self.c["irq"] -= 1
 
     def fpsimd_save_and_flush_cpu_state(self):
@@ -356,12 +391,26 @@ class M:
         if not (c["irq"] == 0):
             self.violate("kernel-rules", "kernel_neon_begin() with !may_use_simd()")
         self.get_cpu_fpsimd_context()
-        self.fpsimd_save_user_state()  # in_serving_softirq(): no TIF_KERNEL_FPSTATE
+        t = self.cur()
+        if t is not None and t["kfp"]:
+            if not c["in_softirq"]:
+                self.violate("kernel-rules", "kernel_neon_begin() nested outside a softirq (BUG_ON)")
+            self.fpsimd_save_kernel_state(c["curr"])
+        else:
+            self.fpsimd_save_user_state()
+            if t is not None and not c["in_softirq"]:
+                t["kfp"] = True
         self.fpsimd_flush_cpu_state()
         self.put_cpu_fpsimd_context()
 
     def kernel_neon_end(self):
-        pass  # clear_thread_flag(TIF_KERNEL_FPSTATE): never set by a softirq
+        t = self.cur()
+        if t is None:
+            return
+        if self.c["in_softirq"] and t["kfp"]:
+            self.fpsimd_load_kernel_state(self.c["curr"])
+        else:
+            t["kfp"] = False
 
     def fpsimd_kvm_prepare(self):  # 6.12.0
         if not self.cfg.sve:
@@ -534,7 +583,10 @@ def successors(s, cfg):
                 else:
                     ev.append(("syscall", n, None))
             elif pc == "kernel":
-                ev.append(("ret_to_user", n, None))
+                if s.tasks[n]["kfp"]:
+                    ev += [("kneon_use", n, None), ("kneon_end", n, None)]
+                else:
+                    ev += [("ret_to_user", n, None), ("kneon_begin", n, None)]
             elif pc == "loop":
                 ev.append(("enter", n, None))
             elif pc == "guest":
@@ -607,6 +659,15 @@ def step(s, ev, cfg, hooks):
         m.fpsimd_restore_current_state()
         m.syscall_exit()
         s.tasks[actor]["pc"] = "user"
+    elif kind == "kneon_begin":
+        m.kernel_neon_begin()
+        m.c["v"], m.c["z"] = m.fresh(actor + ".k"), ZERO
+    elif kind == "kneon_use":
+        m.read(actor + ".k", m.c["v"], "V registers")
+        m.c["v"], m.c["z"] = m.fresh(actor + ".k"), ZERO
+    elif kind == "kneon_end":
+        m.read(actor + ".k", m.c["v"], "V registers")
+        m.kernel_neon_end()
     elif kind == "ioctl":
         m.syscall_enter()
         s.tasks[actor]["sve_live"] = False
@@ -694,7 +755,8 @@ def key(s, flag_names):
     vs = s.vers
     out = []
     for c in s.cpus:
-        st = {None: "", G: "guest"}.get(c["st"], c["st"])
+        st = c["st"]
+        st = "k:" + st[1] if isinstance(st, tuple) else {None: "", G: "guest"}.get(st, st)
         out += (
             canon(c["v"], vs),
             canon(c["z"], vs),
@@ -724,6 +786,9 @@ def key(s, flag_names):
             t["fp_type"],
             t["sve_live"],
             canon(t["sv"], vs),
+            t["kfp"],
+            canon(t["kst"], vs),
+            -1 if t["kcpu"] is None else t["kcpu"],
         )
     v = s.vcpu
     out += [canon(v["gv"], vs), canon(v["gz"], vs), v["trap"]]
