@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import permutations
 from typing import TYPE_CHECKING
 
-from fpdsl.model.values import KERNEL, VCPU_THREAD, Value, kernel_owner
+from fpdsl.model.values import KERNEL, VCPU_THREAD, Value, kernel_binding, kernel_owner
 
 if TYPE_CHECKING:
     from fpdsl.model.state import Cpu, World
@@ -106,7 +106,7 @@ def world_key(w: World, symmetry: bool = True, forget: Forget | None = None) -> 
         tmap = dict(zip(others, tperm, strict=True))
         if w.task_neon:  # the tasks' kernel-mode NEON values and bindings rename with them
             tmap.update({kernel_owner(n): kernel_owner(p) for n, p in zip(others, tperm, strict=True)})
-            tmap.update({"k:" + n: "k:" + p for n, p in zip(others, tperm, strict=True)})
+            tmap.update({kernel_binding(n): kernel_binding(p) for n, p in zip(others, tperm, strict=True)})
         k = _key_for_tasks(w, tmap, symmetry, forget)
         if best is None or k < best:
             best = k
@@ -195,6 +195,7 @@ def _flat_key(
     forget_typed_a = forget_typed and forget.vcpu_thread_sve_v
     bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
     forget_k = forget is not None and forget.task_kernel_state
+    bindings = {c.bound for c in w.cpus} if forget_k else None
     for name in names:
         t = w.tasks[name]
         last = t.last_cpu
@@ -214,7 +215,7 @@ def _flat_key(
             "0" if dead_sve_v else _canon(t.saved_sv, versions, tmap),
             t.kfp,
             "0" if forget_k and (not t.kfp or cpu is not None) else _canon(t.saved_k, versions, tmap),
-            -1 if t.kcpu is None or (forget_k and not any(c.bound == "k:" + name for c in w.cpus)) else cperm[t.kcpu],
+            -1 if t.kcpu is None or (forget_k and kernel_binding(name) not in bindings) else cperm[t.kcpu],
         )
     v = w.vcpu
     out.append(_canon(v.saved_v, versions, tmap))

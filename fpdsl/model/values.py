@@ -31,6 +31,11 @@ def kernel_owner(task: str) -> str:
     return task + KERNEL_STATE
 
 
+def kernel_binding(task: str) -> str:
+    """fpsimd_last_state naming task `task`'s kernel_fpsimd_state (6.12)."""
+    return "k:" + task
+
+
 def owner_name(owner: str) -> str:
     if owner.endswith(KERNEL_STATE):
         return f"{owner_name(owner[: -len(KERNEL_STATE)])}'s kernel-mode NEON"

@@ -32,6 +32,9 @@ CORRUPTING = frozenset({"lost-state", "leaked-state"})
 SPLIT_AT = 4096
 # This process's share of a split level.
 MINE_PERCENT = 45
+# Transitions between two progress reports inside one level (a deep bound's
+# level can take minutes).
+PROGRESS_EVERY = 1 << 14
 
 
 @dataclass
@@ -100,7 +103,7 @@ def expand(
                 fresh.add(child)
             if new or first:
                 found.append(Found(index, event, child, first, new, res.world))
-            if tick is not None and transitions % (1 << 14) == 0:
+            if tick is not None and transitions % PROGRESS_EVERY == 0:
                 tick(transitions, stop - index)
         if edges is not None:
             edges[key] = out

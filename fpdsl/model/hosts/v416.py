@@ -80,8 +80,11 @@ class Host416(Machine):
             self._switch_save(cur, origin)
             self.c.irq -= 1
         if nxt is not None:
-            t = self.world.tasks[nxt]
-            t.foreign = not (self.c.bound == nxt and t.last_cpu == self.cpu)
+            self._switch_in(self.world.tasks[nxt], origin)
+
+    def _switch_in(self, task, origin: Any) -> None:
+        """Next's TIF_FOREIGN_FPSTATE: unless its own state is bound here."""
+        task.foreign = not (self.c.bound == task.name and task.last_cpu == self.cpu)
 
     def may_use_simd(self) -> bool:
         c = self.c

@@ -33,7 +33,7 @@ from __future__ import annotations
 from typing import Any
 
 from fpdsl.model.hosts.v6 import Host6
-from fpdsl.model.values import ZERO
+from fpdsl.model.values import ZERO, kernel_binding
 
 
 class Host6120(Host6):
@@ -119,7 +119,7 @@ class Host6120(Host6):
     def load_kernel_state(self, task, origin: Any) -> None:
         """fpsimd_load_kernel_state(): elided while this CPU still holds the
         task's latest kernel-mode state (bound here, kernel_fpsimd_cpu here)."""
-        if self.c.bound == "k:" + task.name and task.kcpu == self.cpu:
+        if self.c.bound == kernel_binding(task.name) and task.kcpu == self.cpu:
             return
         self.load_regs(f"kstate:{task.name}", origin)
 
@@ -129,14 +129,14 @@ class Host6120(Host6):
             return
         # fpsimd_bind_state_to_cpu(): *last = *state; the EL0 SVE trap is untouched.
         c = self.c
-        c.bound, c.bound_sve, c.to_save = "k:" + target[7:], False, "fpsimd"
+        c.bound, c.bound_sve, c.to_save = kernel_binding(target[7:]), False, "fpsimd"
         self.op("bind", target, None, origin)
 
     def fpsimd_save(self, origin: Any) -> None:
         """A save with a task's kernel-mode state bound writes that state
         (to_save FP_STATE_FPSIMD)."""
         bound = self.c.bound
-        if bound is None or not bound.startswith("k:"):
+        if bound is None or not bound.startswith(kernel_binding("")):
             super().fpsimd_save(origin)
             return
         self._warn_unless_softirq_safe("fpsimd_save()", origin)
@@ -144,27 +144,21 @@ class Host6120(Host6):
         if cur is not None and not cur.foreign:
             self.save_regs(f"kstate:{bound[2:]}", origin)
 
-    def thread_switch(self, nxt: str | None, origin: Any = "fpsimd_thread_switch()") -> None:
-        """fpsimd_thread_switch(), interrupts off: save prev's kernel-mode
-        state if it has TIF_KERNEL_FPSTATE, its user state otherwise; then
-        for a next with TIF_KERNEL_FPSTATE unbind and reload its kernel-mode
-        state (its TIF_FOREIGN_FPSTATE stays set from kernel_neon_begin()),
-        for any other work out TIF_FOREIGN_FPSTATE from the binding."""
-        c = self.c
-        c.irq += 1
-        cur = self.current()
-        if cur is not None:
-            if cur.kfp:
-                self.save_kernel_state(cur, origin)
-            else:
-                self.fpsimd_save(origin)
-        if nxt is not None:
-            t = self.world.tasks[nxt]
-            if t.kfp:
-                self.switch_to_kernel_neon(t, origin)
-            else:
-                t.foreign = not (c.bound == nxt and t.last_cpu == self.cpu)
-        c.irq -= 1
+    def _switch_save(self, cur, origin: Any) -> None:
+        """fpsimd_thread_switch(): prev's kernel-mode state if it has
+        TIF_KERNEL_FPSTATE, its user state otherwise."""
+        if cur.kfp:
+            self.save_kernel_state(cur, origin)
+        else:
+            self.fpsimd_save(origin)
+
+    def _switch_in(self, task, origin: Any) -> None:
+        """A next with TIF_KERNEL_FPSTATE: its TIF_FOREIGN_FPSTATE stays set
+        from kernel_neon_begin(); its kernel-mode state is reloaded."""
+        if task.kfp:
+            self.switch_to_kernel_neon(task, origin)
+        else:
+            super()._switch_in(task, origin)
 
     def switch_to_kernel_neon(self, task, origin: Any) -> None:
         """fpsimd_flush_cpu_state() (prev gets TIF_FOREIGN_FPSTATE), then
