@@ -8,6 +8,9 @@ from dataclasses import replace
 import pytest
 from helpers import SHIPPED, policy
 
+from fpdsl.lang.checker import check_or_raise
+from fpdsl.lang.liveness import written_first
+from fpdsl.lang.loader import load_policy
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.runloop import initial_world, label, step
 from fpdsl.sim.explorer import dead_value_rules, explore
@@ -48,3 +51,73 @@ def test_renamed_cpus_give_the_same_key() -> None:
     mirrored.tasks["A"].cpu = mirrored.tasks["A"].last_cpu = 1
     assert mirrored.key() == world.key() and mirrored.key(False) != world.key(False)
     assert step(world, ("switch", 1, "B1"), config, hooks).world.key() != world.key()
+
+
+_LIVENESS_POLICY = """policy liveness "flags the load hook assigns before reading them"
+kernel v6.12
+
+flag READ_FIRST
+flag BOTH_BRANCHES
+flag ONE_BRANCH
+flag PLAIN
+flag UNTOUCHED
+
+hook load {
+    if READ_FIRST {
+        BOTH_BRANCHES = true
+    } else {
+        BOTH_BRANCHES = false
+        ONE_BRANCH = true
+    }
+    READ_FIRST = false
+    PLAIN = true
+    if PLAIN && BOTH_BRANCHES {
+        fpsimd_save_and_flush_cpu_state()
+    }
+}
+
+hook put {
+    if READ_FIRST || ONE_BRANCH || UNTOUCHED {
+        fpsimd_save_and_flush_cpu_state()
+    }
+}
+"""
+
+
+def test_the_load_hook_kills_only_the_flags_it_assigns_on_every_path_before_reading(tmp_path) -> None:
+    path = tmp_path / "liveness.fp"
+    path.write_text(_LIVENESS_POLICY)
+    resolved = check_or_raise(load_policy(path))
+    hooks = PolicyHooks(resolved)
+    assert written_first(resolved.hooks["load"]) == {"BOTH_BRANCHES", "PLAIN"}
+    assert hooks.written_first_by_load == (1, 3)
+    assert dead_value_rules(hooks, resolved.kernel).unloaded_flags == (1, 3)
+    # The shipped policies: 6.12.0's load resets its fp_owner and
+    # HOST_SVE_ENABLED; the 2018 designs that carry GUEST_VFP_LOADED across
+    # put and load keep it.
+    names = {n: [policy(n).flags[i].name for i in PolicyHooks(policy(n)).written_first_by_load] for n in SHIPPED}
+    assert names["kvm_v6_12_0"] == ["HOST_OWNED", "GUEST_OWNED", "HOST_SVE_ENABLED"]
+    assert names["kvm_v6_1"] == names["kvm_v6_12"] == ["FP_ENABLED"]
+    assert names["lazy_until_put"] == names["neon_busy"] == []
+
+
+def test_flags_the_load_hook_kills_are_forgotten_only_while_the_vcpu_is_unloaded(tmp_path) -> None:
+    path = tmp_path / "liveness.fp"
+    path.write_text(_LIVENESS_POLICY)
+    resolved = check_or_raise(load_policy(path))
+    forget = dead_value_rules(PolicyHooks(resolved), resolved.kernel)
+    world = initial_world(ModelConfig(kernel=resolved.kernel), resolved.initial_flags())
+
+    def with_flag(index: int, loaded: int | None):
+        w = world.clone()
+        w.vcpu.flags[index] = True
+        w.vcpu.loaded = loaded
+        return w
+
+    for index in range(5):
+        for loaded in (None, 0):
+            base = world.clone()
+            base.vcpu.loaded = loaded
+            merged = with_flag(index, loaded).key(True, forget) == base.key(True, forget)
+            assert merged == (loaded is None and index in (1, 3)), (index, loaded)
+            assert with_flag(index, loaded).key(True) != base.key(True)

@@ -532,8 +532,8 @@ def test_forgetting_dead_values_keeps_verdicts_and_shortest_counterexamples(name
 def test_6_12_forgets_the_sve_state_of_an_fpsimd_typed_task_but_what_fpsimd_kvm_prepare_reads():
     """6.12's task_fpsimd_load() reads sve_state only for FP_STATE_SVE; 6.1's
     goes by TIF_SVE, so 6.1 keeps it; fpsimd_kvm_prepare() reads the vcpu
-    thread's V part of sve_state whatever fp_type says, so a policy calling
-    it keeps that."""
+    thread's V part of sve_state whatever fp_type says when it has TIF_SVE,
+    so a policy calling it keeps that then."""
     rules = {name: dead_value_rules(PolicyHooks(policy(name)), policy(name).kernel) for name in VERDICTS}
     assert rules["kvm_v6_12"].fpsimd_typed_sve_state and rules["kvm_v6_12"].vcpu_thread_sve_v
     assert rules["kvm_v6_12_0_no_prepare"].vcpu_thread_sve_v
@@ -543,19 +543,22 @@ def test_6_12_forgets_the_sve_state_of_an_fpsimd_typed_task_but_what_fpsimd_kvm_
     config = ModelConfig(kernel="v6.12.0", tasks=1)
     world = initial_world(config, ())
 
-    def variant(task: str, fp_type: str):
+    def variant(task: str, fp_type: str, tif_sve: bool):
         w = world.clone()
         w.tasks[task].fp_type = fp_type
+        w.tasks[task].sve = tif_sve
         w.tasks[task].saved_sv = w.tasks[task].saved_z = w.fresh(task)
         return w
 
     for task in (A, "B1"):
         for fp_type in ("fpsimd", "sve"):
-            other = variant(task, fp_type)
-            base = other.clone()
-            base.tasks[task].fp_type = fp_type
-            base.tasks[task].saved_sv = base.tasks[task].saved_z = ZERO
-            for prepares in (False, True):
-                forget = rules["kvm_v6_12_0" if prepares else "kvm_v6_12_0_no_prepare"]
-                merged = base.key(True, forget) == other.key(True, forget)
-                assert merged == (fp_type == "fpsimd" and not (prepares and task == A)), (task, fp_type, prepares)
+            for tif_sve in (False, True):
+                other = variant(task, fp_type, tif_sve)
+                base = other.clone()
+                base.tasks[task].saved_sv = base.tasks[task].saved_z = ZERO
+                for prepares in (False, True):
+                    forget = rules["kvm_v6_12_0" if prepares else "kvm_v6_12_0_no_prepare"]
+                    merged = base.key(True, forget) == other.key(True, forget)
+                    # fpsimd_kvm_prepare() reads the vcpu thread's V part only with TIF_SVE.
+                    read = prepares and task == A and tif_sve
+                    assert merged == (fp_type == "fpsimd" and not read), (task, fp_type, tif_sve, prepares)

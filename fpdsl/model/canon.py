@@ -56,7 +56,12 @@ class Forget:
       fpsimd_kvm_prepare()'s sve_to_fpsimd(), which copies the V part of
       current's sve_state whatever fp_type says; KVM's hooks run with the
       vcpu thread current, so the vcpu thread's V part is kept unless
-      `vcpu_thread_sve_v` (policies that never call fpsimd_kvm_prepare()).
+      `vcpu_thread_sve_v` (policies that never call fpsimd_kvm_prepare()),
+      or, with `prepare_needs_tif_sve`, while the vcpu thread lacks TIF_SVE:
+      sve_to_fpsimd() runs only under test_and_clear_thread_flag(TIF_SVE),
+      and a task gains TIF_SVE only in do_sve_acc(), whose sve_alloc(current,
+      true) rewrites sve_state, or by task_fpsimd_load() of an FP_STATE_SVE
+      state (TIF_SVE follows fp_type). Needs policies that never set TIF_SVE.
       Not 6.1: its task_fpsimd_load() goes by TIF_SVE.
     - task_kernel_state (6.12): a task's kernel_fpsimd_state while it lacks
       TIF_KERNEL_FPSTATE or is running, and its kernel_fpsimd_cpu while no
@@ -66,6 +71,13 @@ class Forget:
       that softirq's save; kernel_neon_begin() sets the flag and writes
       fresh registers before any save. The only bind of the state,
       fpsimd_save_kernel_state(), rewrites kernel_fpsimd_cpu.
+    - unloaded_flags: the policy's per-vcpu flags (by index) that its load
+      hook assigns on every path before reading them, while the vcpu is not
+      loaded. With the vcpu unloaded the next hook to run is load: put runs
+      only for a loaded vcpu, softirq only on the CPU it is loaded on, and
+      enter, trap and exit only with the vcpu thread running in the run
+      loop or the guest, where its switch-in has run load. Nothing else
+      reads the flags (fpdsl.lang.liveness).
     """
 
     task_sve_bits: bool = False
@@ -75,7 +87,9 @@ class Forget:
     to_save: bool = False
     fpsimd_typed_sve_state: bool = False
     vcpu_thread_sve_v: bool = False
+    prepare_needs_tif_sve: bool = False
     task_kernel_state: bool = False
+    unloaded_flags: tuple[int, ...] = ()
 
 
 # Canonical value tokens: the owner alone for its last write, owner + "~" for a
@@ -193,6 +207,7 @@ def _flat_key(
     forget_z = forget is not None and forget.task_sve_bits
     forget_typed = forget is not None and forget.fpsimd_typed_sve_state
     forget_typed_a = forget_typed and forget.vcpu_thread_sve_v
+    forget_typed_a_unflagged = forget_typed and forget.prepare_needs_tif_sve
     bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
     forget_k = forget is not None and forget.task_kernel_state
     bindings = {c.bound for c in w.cpus} if forget_k else None
@@ -201,7 +216,9 @@ def _flat_key(
         last = t.last_cpu
         cpu = t.cpu
         dead_sve_state = forget_typed and t.fp_type == "fpsimd"
-        dead_sve_v = dead_sve_state and (forget_typed_a or name != VCPU_THREAD)
+        dead_sve_v = dead_sve_state and (
+            forget_typed_a or name != VCPU_THREAD or (forget_typed_a_unflagged and not t.sve)
+        )
         out += (
             _canon(t.saved_v, versions, tmap),
             "0" if dead_sve_state or (forget_z and not t.sve) else _canon(t.saved_z, versions, tmap),
@@ -221,6 +238,10 @@ def _flat_key(
     out.append(_canon(v.saved_v, versions, tmap))
     out.append(_canon(v.saved_z, versions, tmap))
     out.append(v.trap_armed)
-    out += v.flags
+    if v.loaded is None and forget is not None and forget.unloaded_flags:
+        dead = forget.unloaded_flags
+        out += [False if i in dead else f for i, f in enumerate(v.flags)]
+    else:
+        out += v.flags
     out += (-1 if v.loaded is None else cperm[v.loaded], w.runs, w.exits)
     return tuple(out)

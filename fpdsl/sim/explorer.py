@@ -158,10 +158,11 @@ def explore(
 def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
     """The Forget rules that hold for these hooks: each rule names what the
     policy must not do. Hooks that do not list the primitives they call get
-    only the policy-independent rule, and so do the 6.x models: their SVE
+    only the policy-independent rules, and so do the 6.x models: their SVE
     state is live without TIF_SVE (EL0 SVE enabled by ZEN), so the SVE rules'
     arguments do not hold there."""
     called = getattr(hooks, "primitives", None)
+    flags = getattr(hooks, "written_first_by_load", ())
     if kernel in ("v6.12", "v6.12.0"):
         prepares = called is None or ("fpsimd_kvm_prepare", None) in called
         return Forget(
@@ -169,12 +170,14 @@ def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
             to_save=True,
             fpsimd_typed_sve_state=True,
             vcpu_thread_sve_v=not prepares,
+            prepare_needs_tif_sve=called is not None and ("set_thread_flag", "TIF_SVE") not in called,
             task_kernel_state=True,
+            unloaded_flags=flags,
         )
     if kernel not in ("v4.16", "v4.18"):
-        return Forget(last_cpu=True, to_save=True)
+        return Forget(last_cpu=True, to_save=True, unloaded_flags=flags)
     if called is None:
-        return Forget(last_cpu=True)
+        return Forget(last_cpu=True, unloaded_flags=flags)
     sets_sve = ("set_thread_flag", "TIF_SVE") in called
     makes_live = bool({("clear_thread_flag", "TIF_FOREIGN_FPSTATE"), ("fpsimd_bind_state_to_cpu", "task")} & called)
     return Forget(
@@ -182,6 +185,7 @@ def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
         cpu_sve_bits=not sets_sve and not makes_live,
         bound_sve=not any(name == "sve_flush_cpu_state" for name, _arg in called),
         last_cpu=True,
+        unloaded_flags=flags,
     )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from fpdsl.lang import ast
+from fpdsl.lang.liveness import written_first
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import Machine
 from fpdsl.model.values import VCPU_THREAD
@@ -47,6 +48,12 @@ class PolicyHooks:
         # (primitive, argument) pairs any hook can call: what the explorer's
         # dead-value rules need to know about the policy.
         self.primitives: set[tuple[str, str | None]] = set()
+        # Flags the load hook assigns before reading them: dead while the
+        # vcpu is not loaded (load is the first hook to run after put).
+        load = resolved.hooks.get("load")
+        self.written_first_by_load: tuple[int, ...] = tuple(
+            sorted(self.flag_index[f] for f in written_first(load)) if load is not None else ()
+        )
         for name, hook in resolved.hooks.items():
             lines = _lines_of(hook, resolved)
             for traced in (True, False):
