@@ -9,7 +9,7 @@ import pytest
 from helpers import SHIPPED, policy
 
 from fpdsl.lang.checker import check_or_raise
-from fpdsl.lang.liveness import written_first
+from fpdsl.lang.liveness import trap_set_before_guest, written_first
 from fpdsl.lang.loader import load_policy
 from fpdsl.model.machine import ModelConfig
 from fpdsl.model.runloop import initial_world, label, step
@@ -121,3 +121,63 @@ def test_flags_the_load_hook_kills_are_forgotten_only_while_the_vcpu_is_unloaded
             merged = with_flag(index, loaded).key(True, forget) == base.key(True, forget)
             assert merged == (loaded is None and index in (1, 3)), (index, loaded)
             assert with_flag(index, loaded).key(True) != base.key(True)
+
+
+def _trap_policy(tmp_path, load: str, softirq: str = "", enter: str = "if !F {\n        arm_fp_trap()\n    }"):
+    text = f"""policy trap "when the guest's FP trap is set"
+kernel v6.1
+
+flag F
+
+hook load {{
+    {load}
+}}
+
+hook enter {{
+    {enter}
+}}
+
+hook trap {{
+    disarm_fp_trap()
+    fpsimd_load_state(guest)
+    F = true
+}}
+"""
+    if softirq:
+        text += f"\nhook softirq {{\n    {softirq}\n}}\n"
+    path = tmp_path / "trap.fp"
+    path.write_text(text)
+    return check_or_raise(load_policy(path))
+
+
+@pytest.mark.parametrize(
+    "load,softirq,enter,dead",
+    [
+        ("F = false", "", None, True),  # load clears F, so enter arms
+        ("pass", "", None, False),  # F survives from before the load
+        ("F = false", "F = true", None, False),  # a softirq in between may set F
+        ("F = false", "F = false", None, True),
+        ("pass", "", "if may_use_simd() {\n        arm_fp_trap()\n    } else {\n        disarm_fp_trap()\n    }", True),
+    ],
+    ids=["load clears", "no load", "softirq sets", "softirq clears", "both branches"],
+)
+def test_the_guest_trap_is_dead_while_unloaded_only_if_set_before_the_guest_runs(
+    tmp_path, load, softirq, enter, dead
+) -> None:
+    resolved = _trap_policy(tmp_path, load, softirq, *([enter] if enter else []))
+    hooks = PolicyHooks(resolved)
+    assert trap_set_before_guest(resolved.hooks, ["F"]) is dead
+    forget = dead_value_rules(hooks, resolved.kernel)
+    assert forget.unloaded_trap is dead
+    world = initial_world(ModelConfig(kernel=resolved.kernel), resolved.initial_flags())
+    for loaded in (None, 0):
+        armed, off = world.clone(), world.clone()
+        armed.vcpu.loaded = off.vcpu.loaded = loaded
+        off.vcpu.trap_armed = False
+        assert (armed.key(True, forget) == off.key(True, forget)) == (dead and loaded is None)
+
+
+def test_a_policy_that_tests_the_trap_keeps_it() -> None:
+    resolved = policy("eager")  # its exit hook asks fp_trap_armed()
+    assert not trap_set_before_guest(resolved.hooks, [f.name for f in resolved.flags])
+    assert trap_set_before_guest(policy("kvm_v6_12_0").hooks, [f.name for f in policy("kvm_v6_12_0").flags])

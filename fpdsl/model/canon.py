@@ -78,6 +78,11 @@ class Forget:
       enter, trap and exit only with the vcpu thread running in the run
       loop or the guest, where its switch-in has run load. Nothing else
       reads the flags (fpdsl.lang.liveness).
+    - unloaded_trap: the guest's FP trap while the vcpu is not loaded, for
+      policies whose load, softirq and enter hooks set it on every path
+      before the guest can next run (fpdsl.lang.liveness.
+      trap_set_before_guest()) and that never test it: the guest's FP use
+      is its only other reader.
     """
 
     task_sve_bits: bool = False
@@ -90,6 +95,7 @@ class Forget:
     prepare_needs_tif_sve: bool = False
     task_kernel_state: bool = False
     unloaded_flags: tuple[int, ...] = ()
+    unloaded_trap: bool = False
 
 
 # Canonical value tokens: the owner alone for its last write, owner + "~" for a
@@ -237,7 +243,7 @@ def _flat_key(
     v = w.vcpu
     out.append(_canon(v.saved_v, versions, tmap))
     out.append(_canon(v.saved_z, versions, tmap))
-    out.append(v.trap_armed)
+    out.append(True if v.loaded is None and forget is not None and forget.unloaded_trap else v.trap_armed)
     if v.loaded is None and forget is not None and forget.unloaded_flags:
         dead = forget.unloaded_flags
         out += [False if i in dead else f for i, f in enumerate(v.flags)]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from fpdsl.lang import ast
-from fpdsl.lang.liveness import written_first
+from fpdsl.lang.liveness import trap_set_before_guest, written_first
 from fpdsl.lang.loader import ResolvedPolicy
 from fpdsl.model.machine import Machine
 from fpdsl.model.values import VCPU_THREAD
@@ -54,6 +54,9 @@ class PolicyHooks:
         self.written_first_by_load: tuple[int, ...] = tuple(
             sorted(self.flag_index[f] for f in written_first(load)) if load is not None else ()
         )
+        # Whether the guest's FP trap is set again before the guest runs
+        # after a load: then its value is dead while the vcpu is unloaded.
+        self.trap_set_before_guest = trap_set_before_guest(resolved.hooks, [f.name for f in resolved.flags])
         for name, hook in resolved.hooks.items():
             lines = _lines_of(hook, resolved)
             for traced in (True, False):
