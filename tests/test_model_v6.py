@@ -562,3 +562,21 @@ def test_6_12_forgets_the_sve_state_of_an_fpsimd_typed_task_but_what_fpsimd_kvm_
                     # fpsimd_kvm_prepare() reads the vcpu thread's V part only with TIF_SVE.
                     read = prepares and task == A and tif_sve
                     assert merged == (fp_type == "fpsimd" and not read), (task, fp_type, tif_sve, prepares)
+
+
+def test_6_12_forgets_the_fpsimd_state_of_an_sve_typed_task():
+    """With fp_type FP_STATE_SVE, 6.12's reload reads sve_state, so
+    fpsimd_state is dead; 6.1's reload goes by TIF_SVE and keeps it."""
+    rules = dead_value_rules(PolicyHooks(policy("kvm_v6_12_0")), "v6.12.0")
+    assert rules.sve_typed_fpsimd_state
+    assert not dead_value_rules(PolicyHooks(policy("kvm_v6_1")), "v6.1").sve_typed_fpsimd_state
+    world = initial_world(ModelConfig(kernel="v6.12.0", tasks=1), ())
+    for task in (A, "B1"):
+        for fp_type in ("fpsimd", "sve"):
+            base = world.clone()
+            base.tasks[task].fp_type = fp_type
+            other = base.clone()
+            other.tasks[task].saved_v = other.vcpu.saved_v  # some other content
+            merged = base.key(True, rules) == other.key(True, rules)
+            assert merged == (fp_type == "sve"), (task, fp_type)
+            assert base.key(True) != other.key(True)

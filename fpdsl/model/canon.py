@@ -63,6 +63,17 @@ class Forget:
       true) rewrites sve_state, or by task_fpsimd_load() of an FP_STATE_SVE
       state (TIF_SVE follows fp_type). Needs policies that never set TIF_SVE.
       Not 6.1: its task_fpsimd_load() goes by TIF_SVE.
+    - sve_typed_fpsimd_state (6.12): a task's thread.uw.fpsimd_state while
+      its fp_type is FP_STATE_SVE. task_fpsimd_load() then loads sve_state
+      (and sets TIF_SVE), and fp_type leaves FP_STATE_SVE only by an FPSIMD
+      save or fpsimd_kvm_prepare()'s sve_to_fpsimd(), both of which write
+      fpsimd_state. The other reader, do_sve_acc()'s fpsimd_to_sve(), is on
+      its TIF_FOREIGN_FPSTATE branch, which the model never takes: a task
+      returns to user space only through fpsimd_restore_current_state(),
+      and nothing makes a task foreign while it runs there (KVM's hooks run
+      with the vcpu thread in the kernel). Needs policies that never load
+      the task's state themselves. Not 6.1: its task_fpsimd_load() goes by
+      TIF_SVE, which its syscalls clear.
     - task_kernel_state (6.12): a task's kernel_fpsimd_state while it lacks
       TIF_KERNEL_FPSTATE or is running, and its kernel_fpsimd_cpu while no
       CPU is bound to that state. Only fpsimd_load_kernel_state() reads
@@ -93,6 +104,7 @@ class Forget:
     fpsimd_typed_sve_state: bool = False
     vcpu_thread_sve_v: bool = False
     prepare_needs_tif_sve: bool = False
+    sve_typed_fpsimd_state: bool = False
     task_kernel_state: bool = False
     unloaded_flags: tuple[int, ...] = ()
     unloaded_trap: bool = False
@@ -214,6 +226,7 @@ def _flat_key(
     forget_typed = forget is not None and forget.fpsimd_typed_sve_state
     forget_typed_a = forget_typed and forget.vcpu_thread_sve_v
     forget_typed_a_unflagged = forget_typed and forget.prepare_needs_tif_sve
+    forget_v = forget is not None and forget.sve_typed_fpsimd_state
     bound = {c.bound for c in w.cpus} if forget is not None and forget.last_cpu else None
     forget_k = forget is not None and forget.task_kernel_state
     bindings = {c.bound for c in w.cpus} if forget_k else None
@@ -226,7 +239,7 @@ def _flat_key(
             forget_typed_a or name != VCPU_THREAD or (forget_typed_a_unflagged and not t.sve)
         )
         out += (
-            _canon(t.saved_v, versions, tmap),
+            "0" if forget_v and t.fp_type == "sve" else _canon(t.saved_v, versions, tmap),
             "0" if dead_sve_state or (forget_z and not t.sve) else _canon(t.saved_z, versions, tmap),
             t.foreign,
             t.sve,

@@ -183,6 +183,7 @@ def dead_value_rules(hooks: Hooks, kernel: str = "v4.16") -> Forget:
             fpsimd_typed_sve_state=True,
             vcpu_thread_sve_v=not prepares,
             prepare_needs_tif_sve=called is not None and ("set_thread_flag", "TIF_SVE") not in called,
+            sve_typed_fpsimd_state=called is not None and ("fpsimd_load_state", "task") not in called,
             task_kernel_state=True,
             **unloaded,
         )
