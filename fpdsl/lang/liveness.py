@@ -35,13 +35,7 @@ def _block(stmts: tuple[ast.Stmt, ...], written: frozenset[str]) -> tuple[frozen
 
 
 def _flags_of(expr: ast.Expr) -> frozenset[str]:
-    if isinstance(expr, ast.FlagRef):
-        return frozenset({expr.name})
-    if isinstance(expr, ast.Not):
-        return _flags_of(expr.operand)
-    if isinstance(expr, ast.BinOp):
-        return _flags_of(expr.left) | _flags_of(expr.right)
-    return frozenset()  # literals and kernel predicates
+    return frozenset(e.name for e in ast.walk_expr(expr) if isinstance(e, ast.FlagRef))
 
 
 # The primitives that set the guest's FP trap, and the predicate that reads it.
@@ -130,18 +124,9 @@ def _eval(expr: ast.Expr, values: tuple[bool, ...], index: dict[str, int]) -> bo
 
 
 def _reads_trap(stmts: tuple[ast.Stmt, ...]) -> bool:
-    for stmt in stmts:
-        if isinstance(stmt, ast.If):
-            if _calls(stmt.cond, TRAP_READ) or _reads_trap(stmt.then) or _reads_trap(stmt.orelse):
-                return True
-    return False
-
-
-def _calls(expr: ast.Expr, name: str) -> bool:
-    if isinstance(expr, ast.Call):
-        return expr.name == name
-    if isinstance(expr, ast.Not):
-        return _calls(expr.operand, name)
-    if isinstance(expr, ast.BinOp):
-        return _calls(expr.left, name) or _calls(expr.right, name)
-    return False
+    return any(
+        isinstance(e, ast.Call) and e.name == TRAP_READ
+        for stmt in ast.walk_stmts(stmts)
+        if isinstance(stmt, ast.If)
+        for e in ast.walk_expr(stmt.cond)
+    )
