@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from fpdsl.emit.verify import HYP_SWITCH_HEADER, default_objects, touched_files, verify_patch
+from fpdsl.emit.verify.scratch import Scratch
 
 FPSIMD_C = "arch/arm64/kvm/fpsimd.c"
 LOAD_FP = "void kvm_arch_vcpu_load_fp(struct kvm_vcpu *vcpu)"
@@ -77,12 +80,22 @@ def snapshot(tree: Path, touched: list[str]) -> dict[str, tuple[int, int, str]]:
     }
 
 
-def leftovers(tree: Path) -> list[str]:
-    mounts = Path("/proc/self/mounts").read_text() if Path("/proc/self/mounts").exists() else ""
-    beside = [p.name for p in tree.parent.glob(f".{tree.name}.verify-*")]
-    # Only this tree's overlays: other runs (on other trees) may be under way.
+def scratch_mounts(tree: Path) -> set[str]:
+    """The verify scratch overlays of `tree` mounted now (only this tree's:
+    other runs, on other trees, may be under way)."""
+    mounts = MOUNTS.read_text() if MOUNTS.exists() else ""
     ours = f"lowerdir={tree.resolve()},"
-    return beside + [line for line in mounts.split("\n") if "fpdsl-verify-" in line and ours in line]
+    return {line for line in mounts.split("\n") if "fpdsl-verify-" in line and ours in line}
+
+
+# A mount of a run killed before these tests (by another job on this machine) is not theirs.
+MOUNTS = Path("/proc/self/mounts")
+MOUNTED_BEFORE = set(MOUNTS.read_text().split("\n")) if MOUNTS.exists() else set()
+
+
+def leftovers(tree: Path) -> list[str]:
+    beside = [p.name for p in tree.parent.glob(f".{tree.name}.verify-*")]
+    return beside + sorted(scratch_mounts(tree) - MOUNTED_BEFORE)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +149,47 @@ def test_checkpatch_warning_fails_through_the_cli_6_1(kernel_6_1: Path, tmp_path
     assert "WARNING: line length of" in done.stdout and "exceeds 100 columns" in done.stdout
     assert "[ok] compile arch/arm64/kvm/fpsimd.o" in done.stdout  # the compile still ran
     assert "Traceback" not in done.stderr
+
+
+def start_verify_until_mounted(tree: Path, patch: Path) -> tuple[subprocess.Popen, set[str]]:
+    """verify-patch in a process of its own, once its scratch overlay is mounted."""
+    before = scratch_mounts(tree)
+    cmd = [sys.executable, "-m", "fpdsl.cli", "verify-patch", str(patch), "--tree", str(tree)]
+    run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(1200):
+        mounted = scratch_mounts(tree) - before
+        if mounted or run.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert mounted, "verify-patch mounted no scratch overlay"
+    return run, mounted
+
+
+@kernel
+def test_a_stopped_or_killed_run_leaves_no_mount_6_1(kernel_6_1: Path, tmp_path: Path) -> None:
+    """SIGTERM: the run unmounts its copy and exits 143. SIGKILL leaves the
+    mount; the next run removes it, as its report says."""
+    patch = tmp_path / "clean.patch"
+    patch.write_text(mail(kernel_6_1, CLEAN, "a comment"))
+    run, mounted = start_verify_until_mounted(kernel_6_1, patch)
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 128 + signal.SIGTERM, out + err
+    assert "fpdsl: stopped by SIGTERM, cleaning up" in err and "Traceback" not in err
+    assert not (mounted & scratch_mounts(kernel_6_1))
+
+    run, mounted = start_verify_until_mounted(kernel_6_1, patch)
+    run.kill()
+    run.communicate(timeout=600)
+    assert mounted <= scratch_mounts(kernel_6_1)  # the mount outlives a killed run
+    copy = Scratch(kernel_6_1, [FPSIMD_C], method="overlay")
+    try:
+        ok, _, summary = copy.create()
+        assert ok and summary == "overlay mount (removed 1 stale scratch mount(s) of killed runs)"
+        assert not (mounted & scratch_mounts(kernel_6_1))
+    finally:
+        copy.remove()
+    assert not leftovers(kernel_6_1)
 
 
 @kernel

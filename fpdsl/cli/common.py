@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -48,3 +51,24 @@ def bound_options(f):
         kind = click.IntRange(*BOUND_LIMITS[name])
         f = click.option(f"--{name}", type=kind, default=DEFAULT_BOUND[name], show_default=True, help=text)(f)
     return f
+
+
+@contextlib.contextmanager
+def finish_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the command as an exception does, so that its
+    `finally` clauses run (verify-patch unmounts its scratch copy instead of
+    leaving it mounted). Later signals are ignored while it cleans up."""
+    caught = (signal.SIGTERM, signal.SIGHUP)
+
+    def stop(signum: int, frame: object) -> None:
+        for s in caught:
+            signal.signal(s, signal.SIG_IGN)
+        click.echo(f"fpdsl: stopped by {signal.Signals(signum).name}, cleaning up", err=True)
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, stop) for s in caught}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

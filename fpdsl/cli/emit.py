@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from fpdsl.cli.common import _load_checked
+from fpdsl.cli.common import _load_checked, finish_on_termination
 from fpdsl.diagnostics import FpdslError, UsageError, read_source
 from fpdsl.fsutil import atomic_write, write_all
 
@@ -296,7 +296,8 @@ def _verify_or_fail(mails: list[tuple[str, str]], root: Path) -> None:
 
     from fpdsl.emit.verify import PatchFile, verify_patch
 
-    report = verify_patch(mails[0][1] if len(mails) == 1 else [PatchFile(name, text) for name, text in mails], root)
+    with finish_on_termination():
+        report = verify_patch(mails[0][1] if len(mails) == 1 else [PatchFile(name, text) for name, text in mails], root)
     click.echo(report.render(), err=True, nl=False)
     if not report.ok:
         click.echo("emit-patch: verification failed, nothing written", err=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from fpdsl.cli.common import finish_on_termination
 from fpdsl.diagnostics import UsageError, read_source
 
 
@@ -71,15 +72,16 @@ def verify_patch_cmd(
     mails = [PatchFile(path.name, read_source(path).text) for path in files]
     if len(files) != len({path.resolve() for path in files}):
         raise UsageError("the same patch file is given twice")
-    report = verify_patch(
-        mails[0].text if len(mails) == 1 else mails,
-        Path(tree),
-        objects=list(objects),
-        cross_compile=cross_compile,
-        keep=keep,
-        arm32=arm32,
-        arm32_cross_compile=arm32_cross_compile,
-    )
+    with finish_on_termination():
+        report = verify_patch(
+            mails[0].text if len(mails) == 1 else mails,
+            Path(tree),
+            objects=list(objects),
+            cross_compile=cross_compile,
+            keep=keep,
+            arm32=arm32,
+            arm32_cross_compile=arm32_cross_compile,
+        )
     for line in report.render(timings=timings, verbose=verbose).rstrip("\n").split("\n"):
         if line.startswith("[ok]"):
             click.secho(line, fg="green")

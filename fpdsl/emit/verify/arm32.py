@@ -18,7 +18,7 @@ from pathlib import Path
 from fpdsl.emit.verify.build_output import CError, _compiled, c_errors, new_c_errors
 from fpdsl.emit.verify.kbuild import GENERATED_DIRS, _target_flags
 from fpdsl.emit.verify.mails import PatchFile
-from fpdsl.emit.verify.scratch import Scratch, _remove
+from fpdsl.emit.verify.scratch import Scratch, _remove, write_owner
 from fpdsl.emit.verify.steps import Step, VerifyReport, _clean, _environment, _run, _run_step
 
 # The 32-bit ARM check (2018 trees): a multi_v7 configuration with KVM.
@@ -211,6 +211,7 @@ def _arm32_build_base(tree: Path, folder: Path, make: list[str], build: list[str
     upper, work, root = (folder / n for n in ("upper", "work", "tree"))
     for d in (upper, work, root):
         d.mkdir(parents=True)
+    write_owner(folder)
     options = f"lowerdir={tree},upperdir={upper},workdir={work}"
     mount = ["mount", "-t", "overlay", "overlay", "-o", options, str(root)]
     if subprocess.run(mount, capture_output=True, text=True, timeout=60).returncode != 0:

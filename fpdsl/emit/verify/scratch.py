@@ -5,6 +5,7 @@ that may be written, so that the tree itself is never written."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,29 +35,32 @@ class Scratch:
 
     def create(self) -> tuple[bool, str, str]:
         if self.method in ("auto", "overlay"):
-            ok, output = self._overlay()
+            ok, output, swept = self._overlay()
             if ok or self.method == "overlay":
-                return ok, output, "overlay mount" if ok else "cannot mount an overlay"
+                stale = f" (removed {swept} stale scratch mount(s) of killed runs)" if swept else ""
+                return ok, output, ("overlay mount" if ok else "cannot mount an overlay") + stale
         return self._hardlinks()
 
-    def _overlay(self) -> tuple[bool, str]:
+    def _overlay(self) -> tuple[bool, str, int]:
         layers = [*map(str, self.lower), str(self.tree)]
         lower = ":".join(layers)
         if os.geteuid() != 0 or shutil.which("mount") is None or any(c in "".join(layers) for c in ",:\\"):
-            return False, "overlay needs root, mount(8) and a tree path without ',', ':' or '\\'"
+            return False, "overlay needs root, mount(8) and a tree path without ',', ':' or '\\'", 0
+        swept = sweep_stale_mounts()
         self.base = Path(tempfile.mkdtemp(prefix="fpdsl-verify-"))
         upper, work, root = (self.base / n for n in ("upper", "work", "tree"))
         for d in (upper, work, root):
             d.mkdir()
+        write_owner(self.base)
         options = f"lowerdir={lower},upperdir={upper},workdir={work}"
         done = subprocess.run(
             ["mount", "-t", "overlay", "overlay", "-o", options, str(root)], capture_output=True, text=True, timeout=60
         )
         if done.returncode != 0:
             self.remove()
-            return False, done.stderr
+            return False, done.stderr, swept
         self.root, self.mounted = root, True
-        return True, ""
+        return True, "", swept
 
     def _hardlinks(self) -> tuple[bool, str, str]:
         # Beside the tree: hard links need the same file system.
@@ -83,6 +87,66 @@ class Scratch:
             self.mounted = False
         if self.base is not None:
             _remove(self.base)
+
+
+# A scratch mount is `<base>/tree`; `<base>/owner` names the process that
+# mounted it. A run killed outright (SIGKILL, a CI job's time limit) leaves
+# the mount behind; the next run removes it once that process is gone.
+OWNER_FILE = "owner"
+_OWNER_TAG = "fpdsl scratch mount"
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (with the pid it
+    names one process: pids are reused, start times with them are not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def write_owner(base: Path) -> None:
+    """Record in `base` which process mounts the scratch copy under it."""
+    (base / OWNER_FILE).write_text(f"{_OWNER_TAG} pid={os.getpid()} start={_start_time(os.getpid())}\n")
+
+
+def _owner_gone(base: Path) -> bool:
+    """True only when `base` holds an owner record of ours and that process
+    no longer runs; any doubt (no record, unreadable) keeps the mount."""
+    try:
+        words = (base / OWNER_FILE).read_text().split()
+    except OSError:
+        return False
+    record = dict(w.split("=", 1) for w in words if "=" in w)
+    if " ".join(words[:3]) != _OWNER_TAG or not record.get("pid", "").isdigit():
+        return False
+    start = _start_time(int(record["pid"]))
+    return start is None or start != record.get("start")
+
+
+def sweep_stale_mounts(mounts: Path = Path("/proc/self/mounts")) -> int:
+    """Unmount and remove the scratch copies whose owner process is gone.
+    The number removed."""
+    try:
+        lines = mounts.read_text().splitlines()
+    except OSError:
+        return 0
+    swept = 0
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[2] != "overlay":
+            continue
+        # /proc/self/mounts escapes blanks and backslashes in paths as octal (\040).
+        point = Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[1]))
+        if point.name != "tree" or not _owner_gone(point.parent):
+            continue
+        if subprocess.run(["umount", str(point)], capture_output=True, timeout=300).returncode != 0:
+            subprocess.run(["umount", "-l", str(point)], capture_output=True, timeout=300)
+        _remove(point.parent)
+        swept += 1
+    return swept
 
 
 def _build_outputs(root: Path) -> Iterable[str]:
