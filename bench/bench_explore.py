@@ -7,6 +7,7 @@ the resident-set peak is the run's own).
     python bench/bench_explore.py --deep --exact  # the same bound, every state kept
     python bench/bench_explore.py --cpus 2 --runs 2 --exits 1 eager
     python bench/bench_explore.py --deep --guest-sve kvm_v6_12   # an SVE guest (6.x policies)
+    python bench/bench_explore.py --forget-dead --jobs 2  # also: all of them in a pool of 2, as `simulate --all -j 2`
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ def main() -> None:
     parser.add_argument("--forget-dead", action="store_true", help="merge states differing only in dead contents")
     parser.add_argument("--exact", action="store_true", help="with --deep: keep dead contents")
     parser.add_argument("--guest-sve", action="store_true", help="an SVE guest (6.x policies only; 2018 ones skipped)")
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="also time all the policies explored in a pool of this many processes"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     bound: dict = {"cpus": args.cpus, "tasks": args.tasks, "runs": args.runs, "exits": args.exits}
@@ -97,6 +101,42 @@ def main() -> None:
             f"{r['states_per_second']:>9} {r['peak_mib']:>9}  {verdict}"
         )
     print(f"total seconds: {total:.2f}")
+    if args.jobs:
+        pooled, command = _pooled(policies, bound, args.guest_sve, args.jobs)
+        print(f"the same policies in a pool of {args.jobs} (fpdsl.sim.pool), wall seconds, median of 3: {pooled:.2f}")
+        print(f"`{command}` end to end (start-up, checking, table), median of 3: {_end_to_end(command):.2f}")
+
+
+def _pooled(policies: list[str], bound: dict, guest_sve: bool, jobs: int) -> tuple[float, str]:
+    """Wall seconds of explore_in_pool over every policy (loaded beforehand),
+    median of 3, and the CLI command that does the same."""
+    from fpdsl.lang.checker import check_or_raise
+    from fpdsl.lang.loader import load_policy
+    from fpdsl.model.records import PROPERTIES
+    from fpdsl.sim.pool import explore_in_pool
+
+    resolved = [check_or_raise(load_policy(ROOT / "policies" / f"{p}.fp")) for p in policies]
+    config = {**bound, "guest_sve": True} if guest_sve else bound
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        explore_in_pool(resolved, config, PROPERTIES, 2_000_000, jobs)
+        times.append(time.perf_counter() - started)
+    files = " ".join(f"policies/{p}.fp" for p in policies) if len(policies) < 14 else "policies/"
+    options = [f"--{k} {bound[k]}" for k in ("cpus", "tasks", "runs", "exits")]
+    options += [] if bound["dead_values"] else ["--exact"]
+    options += ["--guest-sve"] if guest_sve else []
+    return sorted(times)[1], f"fpdsl simulate --all {files} -q -j {jobs} {' '.join(options)}"
+
+
+def _end_to_end(command: str) -> float:
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        argv = [sys.executable, "-m", "fpdsl.cli", *command.split()[1:]]
+        subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+        times.append(time.perf_counter() - started)
+    return sorted(times)[1]
 
 
 if __name__ == "__main__":

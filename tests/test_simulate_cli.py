@@ -4,6 +4,9 @@ scenarios, traces that name hooks and show only what changed."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -230,3 +233,45 @@ def test_full_is_the_short_name_of_full_state() -> None:
 
     full = untimed(run("simulate", LAZY, "-q", "--full").output)
     assert full == untimed(run("simulate", LAZY, "-q", "--full-state").output) and any("state: *" in x for x in full)
+
+
+def _timeless(text: str) -> str:
+    """A verdict table without its seconds column."""
+    return re.sub(r"│ +\d+\.\d\d │", "│ s │", text)
+
+
+def test_jobs_give_the_same_table_and_json() -> None:
+    few = [str(POLICIES / f"{name}.fp") for name in ("lazy_until_put", "kvm_v6_12_0", "eager", "host_machinery")]
+    one = run_cli("simulate", "--all", *few, "-q")
+    two = run_cli("simulate", "--all", *few, "-q", "-j", "2")
+    assert one.returncode == two.returncode == 1, two.stderr
+    assert _timeless(two.stdout) == _timeless(one.stdout) and "kvm_v6_12_0" in two.stdout
+    rows = [json.loads(run_cli("simulate", *few, "-q", "--json", "-j", j).stdout) for j in ("1", "0")]
+    assert rows[0] == rows[1] and [r["verdict"] for r in rows[0]] == ["VIOLATED", "VIOLATED", "CLEAN", "CLEAN"]
+
+
+def test_ctrl_c_stops_every_job_and_prints_the_table() -> None:
+    """Ctrl-C reaches the whole process group, as from a terminal: exit 130,
+    a table, no traceback, and no worker left running."""
+    deep = ["--exact", "--cpus", "2", "--runs", "2"]
+    cmd = [sys.executable, "-m", "fpdsl.cli", "simulate", "--all", LAZY, str(POLICIES / "eager.fp"), "-q", "-j", "2"]
+    proc = subprocess.Popen(
+        [*cmd, *deep], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True
+    )
+    time.sleep(3)  # start-up is well under a second; this bound takes minutes
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Error" not in err, err
+    # Both searches were under way: each row is what it had explored, marked incomplete.
+    assert "│ lazy_until_put │" in out and "│ eager " in out, out
+    eager_row = next(line for line in out.splitlines() if line.startswith("│ eager "))
+    assert "unknown" in eager_row and eager_row.rstrip("│ ").endswith("INCOMPLETE")
+    assert int(eager_row.split("│")[-4]) > 1000
+    time.sleep(0.5)
+    try:
+        os.killpg(proc.pid, 0)
+        left = True
+    except ProcessLookupError:
+        left = False
+    assert not left, "a worker outlived the command"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -120,9 +121,11 @@ def explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet,
     return exit_status(ex, properties)
 
 
-def explore_many(files: list[str], bound, properties, max_states, as_json, quiet) -> int:
+def explore_many(files: list[str], bound, properties, max_states, as_json, quiet, jobs: int = 1) -> int:
     """One verdict table; a policy that does not check is an error row (its
-    diagnostics on stderr), not the end of the table."""
+    diagnostics on stderr), not the end of the table. `jobs` > 1: that many
+    explorations at once, each in a process of its own (fpdsl.sim.pool); the
+    table is the same."""
     from rich.console import Console
     from rich.table import Table
 
@@ -138,9 +141,30 @@ def explore_many(files: list[str], bound, properties, max_states, as_json, quiet
             first = exc.diagnostics[0].message if exc.diagnostics else "does not check"
             results.append((path, None, first))
             continue
-        results.append((p.name, p, _explore(p, bound, properties, max_states, quiet)))
-        if results[-1][2].interrupted:
-            break
+        results.append((p.name, p, "not explored"))
+    interrupted = False
+    if jobs > 1:
+        from fpdsl.sim.pool import explore_in_pool
+
+        todo = [i for i, (_, p, _) in enumerate(results) if p is not None]
+        found, interrupted = explore_in_pool([results[i][1] for i in todo], bound, properties, max_states, jobs)
+        for i, ex in zip(todo, found, strict=True):
+            results[i] = (results[i][0], results[i][1], ex if ex is not None else "never started")
+        unexplored = [name for name, p, ex in results if p is not None and isinstance(ex, str)]
+        results = [r for r in results if r[1] is None or not isinstance(r[2], str)]
+        if unexplored:
+            click.echo(f"interrupted by Ctrl-C before exploring: {', '.join(unexplored)}", err=True)
+    else:
+        for i, (name, p, _) in enumerate(results):
+            if p is not None:
+                results[i] = (name, p, _explore(p, bound, properties, max_states, quiet))
+                if results[i][2].interrupted:
+                    interrupted = True
+                    unexplored = [n for n, q, _ in results[i + 1 :] if q is not None]
+                    if unexplored:
+                        click.echo(f"interrupted by Ctrl-C before exploring: {', '.join(unexplored)}", err=True)
+                    del results[i + 1 :]
+                    break
     if as_json:
         rows = [
             exploration_json(p, ex, properties) if p is not None else {"file": name, "verdict": "ERROR", "error": ex}
@@ -163,6 +187,8 @@ def explore_many(files: list[str], bound, properties, max_states, as_json, quiet
             cells = ["ok" if property_status(ex, prop) == "holds" else property_status(ex, prop) for prop in properties]
             table.add_row(p.name, *cells, str(ex.states), f"{ex.seconds:.2f}", verdict_word(ex, properties))
         Console(width=160).print(table)
+    if interrupted:
+        return EXIT_INTERRUPTED
     statuses = [exit_status(ex, properties) if p is not None else EXIT_VIOLATED for _, p, ex in results]
     return max(statuses, key=[EXIT_CLEAN, EXIT_INCOMPLETE, EXIT_VIOLATED, EXIT_INTERRUPTED].index)
 
@@ -222,6 +248,15 @@ def _properties(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     help="write the first counterexample as a scenario file, to replay with --scenario",
 )
 @click.option("--quiet", "-q", is_flag=True, help="no progress line")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(0, 64),
+    default=1,
+    show_default=True,
+    help="with several policies: explore this many at once, each in a process of its own (0: one per CPU); "
+    "the same table",
+)
 @click.option("--guest-sve", is_flag=True, help="the guest has SVE (vcpu_has_sve()); 6.x kernel models only")
 @click.pass_context
 def simulate_cmd(
@@ -242,6 +277,7 @@ def simulate_cmd(
     dot_file,
     save_scenario,
     quiet,
+    jobs,
     guest_sve,
 ):
     """Explore every interleaving up to a bound, or replay a --scenario step by step.
@@ -253,6 +289,7 @@ def simulate_cmd(
     Examples:
       fpdsl simulate policies/lazy_until_put.fp
       fpdsl simulate --all policies/ --cpus 2 --runs 2 --exits 1
+      fpdsl simulate --all policies/ -j 2
       fpdsl simulate policies/eager.fp --scenario seed_ab
       fpdsl simulate my.fp --save-scenario bug.scn && fpdsl simulate my.fp --scenario bug.scn
     """
@@ -278,7 +315,7 @@ def simulate_cmd(
     if all_ or len(files) > 1:
         if dot_file or save_scenario:
             raise UsageError("--dot and --save-scenario take one policy")
-        sys.exit(explore_many(files, bound, properties, max_states, as_json, quiet))
+        sys.exit(explore_many(files, bound, properties, max_states, as_json, quiet, jobs or os.cpu_count() or 1))
     policy = _load_checked(files[0])
     sys.exit(explore_one(policy, bound, properties, max_states, as_json, dot_file, quiet, full_state, save_scenario))
 
