@@ -16,8 +16,11 @@ flag GUEST_OWNED
 flag HOST_SVE_ENABLED
 
 hook load {
-    ## kvm_arch_vcpu_load_fp(): the host task owns the registers; remember
-    ## the EL0 SVE trap (CPACR_EL1.ZEN) for kvm_arch_vcpu_put_fp().
+    ## kvm_arch_vcpu_load_fp(): KVM_RUN's syscall entry discarded the
+    ## task's SVE state, and the last put cleared TIF_SVE.
+    bug_on(test_thread_flag(TIF_SVE))
+    ## The host task owns the registers; remember the EL0 SVE trap
+    ## (CPACR_EL1.ZEN) for kvm_arch_vcpu_put_fp().
     HOST_OWNED = true
     GUEST_OWNED = false
     HOST_SVE_ENABLED = false

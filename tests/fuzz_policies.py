@@ -73,7 +73,7 @@ def statement(draw, flags: list[str], depth: int = 0) -> list[str]:
     out: list[str] = []
     if draw(st.integers(0, 4)) == 0:
         out.append(f"## {draw(comment_text)}")
-    kind = draw(st.integers(0, 5 if depth < 2 else 3))
+    kind = draw(st.integers(0, 6 if depth < 2 else 3))
     if kind <= 1:
         text = draw(st.sampled_from(PLAIN))
         out.append(text.format(s=draw(st.sampled_from(STORAGES)), t=draw(st.sampled_from(THREAD_FLAGS))))
@@ -82,6 +82,8 @@ def statement(draw, flags: list[str], depth: int = 0) -> list[str]:
     elif kind == 3:
         before, after = draw(st.sampled_from(PAIRS))
         out += [before, *draw(body(flags, depth + 1, max_size=2)), after]
+    elif kind == 6:
+        out.append(f"{draw(st.sampled_from(['bug_on', 'warn_on_once']))}({draw(condition(flags))})")
     else:
         cond = draw(condition(flags))
         out.append(f"if {cond} {{")

@@ -125,6 +125,15 @@ class Lowering:
         if isinstance(stmt, ast.Call):
             text = self._macro(context, stmt.name, stmt.args, stmt.span)
             return out + self._lines(text, indent, self._origin(stmt.span, f"{stmt.name}()"))
+        if isinstance(stmt, ast.Assertion):
+            name = stmt.macro.lower()
+            if context == "hyp":
+                text = self._fail(
+                    stmt.span, f"{name}() cannot be emitted in {_CONTEXTS[context]}: state the check in a host hook"
+                )
+            else:
+                text = str(self.blocks.assertion(stmt.macro, self.expr(stmt.cond, context)))
+            return out + self._lines(text, indent, self._origin(stmt.span, f"{name}()"))
         assert isinstance(stmt, ast.If)
         origin = self._origin(stmt.span, "if")
         cond = self.expr(stmt.cond, context)

@@ -13,8 +13,13 @@ written back with its remaining bits.
 
 Where P inserts code, it goes right after the tree's copy of the baseline
 line that precedes it in P; with no such line (an insertion at the top), right
-before the tree's copy of the baseline line that follows it, so a leading
-guard (`BUG_ON()`, `WARN_ON_ONCE()`) stays first.
+before the tree's copy of the baseline line that follows it, above the
+comments that speak of that line, so a leading guard (`BUG_ON()`,
+`WARN_ON_ONCE()`) stays first.
+
+P's inserted statement that the tree already has between the same baseline
+lines is the tree's (a guard the baseline does not speak of), and is not
+written again.
 
 A change is refused (MergeError, naming the tree's file, line and text) when it
 would remove or rewrite a line the baseline did not produce: when the tree has
@@ -180,6 +185,9 @@ def merge(
             elif lines:
                 plan.inserts.append((gone[0], True, lines))
         elif lines:
+            lines = _not_there(p_items[j1:j2], t_units, to_tree, i1, len(b_code))
+            if not lines:
+                continue
             if i1 > 0 and i1 - 1 in to_tree:
                 plan.inserts.append((to_tree[i1 - 1], False, lines))
             elif i1 < len(b_code) and i1 in to_tree:
@@ -195,6 +203,24 @@ def merge(
                 t_units[i - 1].end = t_units[i - 1].start
     _drop_orphan_blanks(t_units, plan)
     return _edits(path, t_units, plan)
+
+
+def _not_there(items: list, t: list[Unit], to_tree: dict[int, int], i1: int, n_base: int) -> list[Line]:
+    """The lines of P's inserted `items` that the tree does not already have
+    where they go: a statement the baseline does not produce but the tree
+    has between the same baseline lines (a guard such as
+    `WARN_ON_ONCE(!irqs_disabled());`) is the tree's code, not new code."""
+    lo = to_tree[i1 - 1] + 1 if i1 > 0 and i1 - 1 in to_tree else 0
+    hi = to_tree[i1] if i1 < n_base and i1 in to_tree else len(t)
+    mapped = set(to_tree.values())
+    there = [t[k].key for k in range(lo, hi) if t[k].code and k not in mapped]
+    lines: list[Line] = []
+    for unit, lead in items:
+        if unit.key in there:
+            there.remove(unit.key)
+        else:
+            lines.extend(lead)
+    return lines
 
 
 def _is_comment(unit: Unit) -> bool:
@@ -312,7 +338,8 @@ def _edits(path: str, t: list[Unit], plan: _Plan) -> list[Edit]:
             order += 10
             continue
         for lines in before_at.get(i, []):
-            edits.append(Edit(path, u.start, u.start, lines, _first_origin(lines), order))
+            at = _above_comments(t, i)
+            edits.append(Edit(path, at, at, lines, _first_origin(lines), order))
             order += 1
         if i in plan.removed:
             edits.append(Edit(path, u.start, u.end, plan.replaces.get(i, []), plan.removed[i], order))
@@ -321,6 +348,17 @@ def _edits(path: str, t: list[Unit], plan: _Plan) -> list[Edit]:
             edits.append(Edit(path, u.end, u.end, lines, _first_origin(lines), order))
             order += 1
     return _coalesce(edits, t)
+
+
+def _above_comments(t: list[Unit], i: int) -> int:
+    """Where code inserted before unit `i` goes: above the comments right
+    over it, which speak of it."""
+    at = t[i].start
+    k = i - 1
+    while k >= 0 and _is_comment(t[k]) and t[k].end == at:
+        at = t[k].start
+        k -= 1
+    return at
 
 
 def _coalesce(edits: list[Edit], t: list[Unit]) -> list[Edit]:

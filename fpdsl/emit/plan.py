@@ -58,6 +58,8 @@ def shape(node):
         return ("pass",)
     if isinstance(node, ast.If):
         return ("if", shape(node.cond), shape(node.then), shape(node.orelse))
+    if isinstance(node, ast.Assertion):
+        return ("assert", node.macro, shape(node.cond))
     if isinstance(node, ast.BoolLit):
         return ("bool", node.value)
     if isinstance(node, ast.FlagRef):
@@ -77,13 +79,9 @@ def _body(policy: ResolvedPolicy, hook: str) -> tuple:
 def _uses(hook: ast.Hook | None, names: tuple[str, ...]) -> bool:
     if hook is None:
         return False
-    for stmt in ast.walk_stmts(hook.body):
-        if isinstance(stmt, ast.Call) and stmt.name in names:
-            return True
-        if isinstance(stmt, ast.If):
-            if any(isinstance(e, ast.Call) and e.name in names for e in ast.walk_expr(stmt.cond)):
-                return True
-    return False
+    if any(isinstance(s, ast.Call) and s.name in names for s in ast.walk_stmts(hook.body)):
+        return True
+    return any(isinstance(e, ast.Call) and e.name in names for c in ast.conditions(hook.body) for e in ast.walk_expr(c))
 
 
 def plan(policy: ResolvedPolicy, tree_dir: Path, target: T.Target, keep_same: bool = False) -> Emission:

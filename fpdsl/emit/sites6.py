@@ -163,6 +163,28 @@ class Sites6(SiteBuilder):
             stmt_site = Site(line, line, "\t")
         return decl_site, stmt_site
 
+    def _unchecked(self, body: tuple, function: str) -> tuple:
+        """The body without its leading assertions that the function's guards
+        already make: the guards stay where they are (they are not the
+        hook's site), so the assertion would be written twice."""
+        cf = self.tree[T.KVM_FPSIMD_C]
+        children = [c for c in cf.function(function).child_by_field_name("body").named_children if c.type != "comment"]
+        guards = set()
+        for node in children:
+            if node.type == "declaration":
+                continue
+            if not self._guard(cf, node):
+                break
+            guards.add("".join(cf.text[node.start_byte : node.end_byte].split()))
+        while body and isinstance(body[0], ast.Assertion):
+            text = f"{body[0].macro}({self.lower.expr(body[0].cond, 'host')});"
+            if "".join(text.split()) not in guards:
+                break
+            doc, body = body[0].doc, body[1:]
+            if body and doc:  # its comment speaks of the hook: it stays
+                body = (replace(body[0], doc=doc + body[0].doc), *body[1:])
+        return body
+
     def _guard(self, cf, node) -> bool:
         text = cf.lines[node.start_point[0]].strip()
         if node.type == "expression_statement" and text.split("(")[0] in GUARDS:
@@ -199,6 +221,7 @@ class Sites6(SiteBuilder):
                 self._refuse(hook, "the exit hook must call local_irq_enable() exactly once, at its top level", None)
             body, after = (body[: split[0]], body[split[0] + 1 :]) if split else ((), ())
         decl_site, site = self._body_site(FUNCTIONS[name])
+        body = self._unchecked(body, FUNCTIONS[name])
         lines = self._render(name, body, "host", "\t") if whole else self._render_body(name, body)
         wanted = self.lower.needs.locals.pop(name, {})
         decls = [Line(f"\t{decl}", self._origin_of(span, why)) for decl, span in wanted.items()]

@@ -76,7 +76,18 @@ class If:
     doc: tuple[str, ...] = ()
 
 
-Stmt = Call | Assign | If | Pass
+@dataclass(frozen=True)
+class Assertion:
+    """`bug_on(cond)` or `warn_on_once(cond)`: a condition the kernel checks
+    at run time (BUG_ON(), WARN_ON_ONCE()); true is a broken kernel rule."""
+
+    macro: str  # "BUG_ON" or "WARN_ON_ONCE"
+    cond: Expr
+    span: Span
+    doc: tuple[str, ...] = ()
+
+
+Stmt = Call | Assign | If | Pass | Assertion
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,13 @@ def walk_stmts(body: tuple[Stmt, ...]):
         if isinstance(stmt, If):
             yield from walk_stmts(stmt.then)
             yield from walk_stmts(stmt.orelse)
+
+
+def conditions(body: tuple[Stmt, ...]):
+    """Every condition a body evaluates (of an 'if' or an assertion), nested ones included."""
+    for stmt in walk_stmts(body):
+        if isinstance(stmt, (If, Assertion)):
+            yield stmt.cond
 
 
 def walk_expr(expr: Expr):

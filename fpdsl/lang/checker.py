@@ -114,6 +114,8 @@ class _Checker:
                 self.check_call(stmt, src, True, context)
             elif isinstance(stmt, ast.Assign):
                 self.check_flag(stmt.flag, stmt.span, src, assigned=True)
+            elif isinstance(stmt, ast.Assertion):
+                self.check_expr(stmt.cond, src, context)
             elif isinstance(stmt, ast.If):
                 self.check_expr(stmt.cond, src, context)
                 self.check_body(stmt.then, src, context)

@@ -24,6 +24,8 @@ def _block(stmts: tuple[ast.Stmt, ...], written: frozenset[str]) -> tuple[frozen
     for stmt in stmts:
         if isinstance(stmt, ast.Assign):
             written = written | {stmt.flag}
+        elif isinstance(stmt, ast.Assertion):
+            read_early |= _flags_of(stmt.cond) - written
         elif isinstance(stmt, ast.If):
             read_early |= _flags_of(stmt.cond) - written
             w_then, r_then = _block(stmt.then, written)
@@ -125,8 +127,5 @@ def _eval(expr: ast.Expr, values: tuple[bool, ...], index: dict[str, int]) -> bo
 
 def _reads_trap(stmts: tuple[ast.Stmt, ...]) -> bool:
     return any(
-        isinstance(e, ast.Call) and e.name == TRAP_READ
-        for stmt in ast.walk_stmts(stmts)
-        if isinstance(stmt, ast.If)
-        for e in ast.walk_expr(stmt.cond)
+        isinstance(e, ast.Call) and e.name == TRAP_READ for cond in ast.conditions(stmts) for e in ast.walk_expr(cond)
     )

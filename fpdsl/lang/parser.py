@@ -26,6 +26,8 @@ TERMINAL_NAMES = {
     "IF": "'if'",
     "ELSE": "'else'",
     "PASS": "'pass'",
+    "BUG_ON": "'bug_on'",
+    "WARN_ON_ONCE": "'warn_on_once'",
     "TRUE": "'true'",
     "FALSE": "'false'",
     "KERNEL_VERSION": "a kernel version such as v4.16",
@@ -144,6 +146,11 @@ class _ToAst(Transformer):
     def pass_stmt(self, meta, items):
         doc, rest = _doc(items)
         return ast.Pass(_span(rest[0]), doc)
+
+    def assert_stmt(self, meta, items):
+        doc, rest = _doc(items)
+        keyword, _lpar, cond = rest[0], rest[1], rest[2]
+        return ast.Assertion(str(keyword).upper(), cond, _span(keyword), doc)
 
     def block(self, meta, items):
         return tuple(i for i in items if not isinstance(i, Token))
@@ -267,7 +274,7 @@ _NESTING = {"if_stmt", "negation", "group"}
 # ---- syntax errors ----------------------------------------------------------
 
 # Collapsed in "expected ...": the terminals that may start a statement, a condition.
-_STATEMENT_START = {"NAME", "IF", "PASS"}
+_STATEMENT_START = {"NAME", "IF", "PASS", "BUG_ON", "WARN_ON_ONCE"}
 _CONDITION_START = {"NAME", "NOT", "LPAR", "TRUE", "FALSE"}
 
 

@@ -107,6 +107,8 @@ class PolicyHooks:
                     action(m)
 
             return branch
+        if isinstance(stmt, ast.Assertion):
+            return _assertion(stmt.macro, self._expr(stmt.cond), origin)
         self.primitives.add((stmt.name, stmt.args[0].name if stmt.args else None))
         return _primitive(stmt, origin)
 
@@ -161,6 +163,17 @@ def _predicate(call: ast.Call) -> Test:
     if name in ("system_supports_sme", "sme_user_enabled", "sme_state_live"):
         return lambda m: False  # the 6.x models have no SME
     raise ValueError(f"unchecked predicate {name}")
+
+
+def _assertion(macro: str, test: Test, origin: PolicyLine) -> Action:
+    what = "crashes the kernel" if macro == "BUG_ON" else "warns"
+    message = f"{origin.text or macro}: the condition holds, and {macro}() {what}"
+
+    def check(m: Machine) -> None:
+        if test(m):
+            m.violate("kernel-rules", message, origin)
+
+    return check
 
 
 def _primitive(call: ast.Call, origin: PolicyLine) -> Action:
