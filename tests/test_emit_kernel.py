@@ -76,6 +76,7 @@ def test_policy_emits_a_patch_that_applies_passes_checkpatch_and_compiles(
         "[ok] compile arch/arm64/kvm/arm.o",
         "[ok] compile arch/arm64/kvm/fpsimd.o",
         "[ok] compile arch/arm64/kernel/fpsimd.o",
+        "[warn] compiler warnings: 1 new: " + HYP_MAIN_WARNING if policy in PRE_FIX else "[ok] compiler warnings: none",
         "verify-patch: ok",
     ):
         assert step in result.output, result.output
@@ -205,6 +206,13 @@ FIX_FILES = {
 }
 
 
+# The warning the reversal brings back (README: hyp-main.c includes
+# hyp/switch.h only since 6.12.21, and sees the declaration alone).
+HYP_MAIN_WARNING = (
+    "arch/arm64/kvm/hyp/include/hyp/switch.h:409:13: warning: 'kvm_hyp_save_fpsimd_host' used but never defined"
+)
+
+
 def _code(lines: list[str]) -> list[str]:
     """Statement lines without comments and blank lines, whitespace folded."""
     out, in_comment = [], False
@@ -233,10 +241,16 @@ def test_the_pre_fix_policy_on_6_12_is_the_2025_fix_reversed(kernel_6_12: Path, 
         "[ok] compile arch/arm64/kvm/hyp/nvhe/switch.nvhe.o",
         "[ok] compile arch/arm64/kvm/hyp/vhe/switch.o",
         "[ok] compile arch/arm64/kvm/hyp/nvhe/hyp-main.nvhe.o",
+        "[warn] compiler warnings: 1 new: " + HYP_MAIN_WARNING + " (not fatal; --werror makes it so)",
         "verify-patch: ok",
     ):
         assert step in result.output, result.output
     patch = result.output[result.output.index("From 0000000000000000000000000000000000000000") :]
+    (tmp_path / "fix-reversed.patch").write_text(patch)
+    strict = run("verify-patch", str(tmp_path / "fix-reversed.patch"), "--tree", str(kernel_6_12), "--werror")
+    assert strict.exit_code == 1, strict.output
+    assert "[FAIL] compiler warnings: 1 new: " + HYP_MAIN_WARNING + "\n" in strict.output
+    assert "      409 | static void kvm_hyp_save_fpsimd_host(struct kvm_vcpu *vcpu);" in strict.output
     assert "that model finds a counterexample (VIOLATED)" in " ".join(patch.split())  # on the v6.12 host too
     files = {line.split(" b/")[1] for line in patch.split("\n") if line.startswith("diff --git")}
     assert files == FIX_FILES

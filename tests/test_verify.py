@@ -119,8 +119,10 @@ def test_clean_patch_passes_every_step_6_1(clean_6_1, kernel_6_1: Path) -> None:
         "git apply",
         "checkpatch",
         *(f"compile {o}" for o in CORE),
+        "compiler warnings",
     ]
     assert report.step("checkpatch").summary == "0 errors, 0 warnings"
+    assert report.step("compiler warnings").summary == "none"
     assert "CC      arch/arm64/kvm/fpsimd.o" in report.step("compile arch/arm64/kvm/fpsimd.o").output
     assert not leftovers(kernel_6_1)
 

@@ -28,7 +28,10 @@ from fpdsl.emit.verify import (
     FPSIMD_OBJECT,
     CError,
     PatchFile,
+    Step,
+    VerifyReport,
     c_errors,
+    c_warnings,
     check_object,
     check_tree,
     default_objects,
@@ -381,7 +384,13 @@ arch/arm/kvm/)
     fi
     echo "make: *** [Makefile:1734: arch/arm/kvm/] Error 2"
     exit 2 ;;
-*) echo "  CC      $target" ;;
+*)
+    echo "  CC      $target"
+    # gcc's warnings on a line that names fpdsl_unused (the patch's) or fpdsl_old (the tree's)
+    grep -n 'fpdsl_unused\|fpdsl_old' virt/kvm/arm/arm.c 2>/dev/null | while IFS=: read -r n text; do
+        name=$(echo "$text" | grep -o 'fpdsl_[a-z]*')
+        echo "arch/arm64/kvm/../../../virt/kvm/arm/arm.c:$n:6: warning: unused variable '$name' [-Wunused-variable]"
+    done ;;
 esac
 """
 FAKE_CONFIG = """#!/bin/bash
@@ -430,6 +439,7 @@ def test_series_applied_in_order_then_built_once(fake_env: tuple[Path, Path]) ->
         "git apply 0002-two.patch",
         "checkpatch 0002-two.patch",
         f"compile {ARM64_KVM_DIR}",
+        "compiler warnings",
     ]
     assert report.patches == ["0001-one.patch", "0002-two.patch"]
     assert report.notes[0].startswith(f"{FCOMMON} on every make call")
@@ -531,3 +541,77 @@ def test_hard_link_farm_copies_what_kbuild_rewrites_in_place(tmp_path: Path) -> 
     outputs = set(verify._build_outputs(tmp_path))
     assert {".cache.mk", ".missing-syscalls.d", "scripts/kconfig/zconf.tab.c"} <= outputs
     assert "virt/kvm/arm/arm.c" not in outputs and "scripts/kconfig/zconf.tab.c_shipped" not in outputs
+
+
+def test_warnings_are_read_like_errors_and_compared_without_line_numbers() -> None:
+    before = (
+        "  CC      arch/arm64/kvm/fpsimd.o\narch/arm64/kvm/fpsimd.c:10:5: warning: unused variable 'x' [-Wunused]\n"
+    )
+    after = (
+        "  CC      arch/arm64/kvm/fpsimd.o\n"
+        "arch/arm64/kvm/fpsimd.c:12:5: warning: unused variable 'x' [-Wunused]\n"
+        "arch/arm64/kvm/hyp/include/hyp/switch.h:409:13: warning: 'f' used but never defined\n"
+        "  409 | static void f(void);\n"
+        "      |             ^\n"
+        "arch/arm64/kvm/fpsimd.c:20:1: error: expected ';'\n"
+    )
+    found = c_warnings(after)
+    assert [(w.file, w.line, w.message) for w in found] == [
+        ("arch/arm64/kvm/fpsimd.c", 12, "warning: unused variable 'x' [-Wunused]"),
+        ("arch/arm64/kvm/hyp/include/hyp/switch.h", 409, "warning: 'f' used but never defined"),
+    ]
+    assert [e.message for e in c_errors(after)] == ["error: expected ';'"]
+    (new,) = new_c_errors(c_warnings(before), found)  # moved by two lines: the same warning
+    assert new.text.split("\n") == [
+        "arch/arm64/kvm/hyp/include/hyp/switch.h:409:13: warning: 'f' used but never defined",
+        "  409 | static void f(void);",
+        "      |             ^",
+    ]
+
+
+def test_a_step_with_new_warnings_shows_them_and_passes(tmp_path: Path) -> None:
+    report = VerifyReport(tmp_path, ["a.c"], ["a.o"])
+    report.steps = [Step("compile a.o", True, "noise\n"), Step("compiler warnings", True, "a.c:1:1: warning: w\n")]
+    report.steps[1].summary, report.steps[1].warned = "1 new: a.c:1:1: warning: w", True
+    lines = report.render().split("\n")
+    assert lines[-5:] == [
+        "[ok] compile a.o",
+        "[warn] compiler warnings: 1 new: a.c:1:1: warning: w",
+        "    a.c:1:1: warning: w",
+        "verify-patch: ok",
+        "",
+    ]
+
+
+@needs_git_perl
+@pytest.mark.parametrize("werror", [False, True])
+def test_a_warning_the_patch_adds_is_shown_and_fails_only_with_werror(fake_env: tuple[Path, Path], werror: bool):
+    tree, log = fake_env
+    adds = mail(ARM_C, "\treturn 0;\n", "\tint fpdsl_unused;\n+\treturn 0;\n", "warns").replace("+1,4 @@", "+1,5 @@")
+    report = verify_patch(adds, tree, method="hardlink", werror=werror)
+    step = report.step("compiler warnings")
+    text = "virt/kvm/arm/arm.c:3:6: warning: unused variable 'fpdsl_unused' [-Wunused-variable]"
+    assert (step.ok, step.warned, report.ok) == ((False, False, False) if werror else (True, True, True))
+    assert step.summary == "1 new: " + text + ("" if werror else " (not fatal; --werror makes it so)")
+    assert step.output == text + "\n"
+    assert len(log.read_text().split("\n")) == 3  # the patched build, then the unpatched one to compare with
+    assert (tree / ARM_C).read_text().count("fpdsl") == 0
+
+
+@needs_git_perl
+def test_a_warning_the_tree_already_has_is_not_new(fake_env: tuple[Path, Path]) -> None:
+    tree, log = fake_env
+    write(tree / ARM_C, "int kvm_arch_init(void *opaque)\n{\n\treturn 0;\n}\nint fpdsl_old;\n")
+    report = verify_patch(FIRST, tree, method="hardlink", werror=True)
+    assert report.ok, report.render(verbose=True)
+    assert report.step("compiler warnings").summary == "none new (1 also in the unpatched build)"
+    clean = verify_patch(SECOND.replace("return 1", "return 0").replace("return 2", "return 1"), tree, werror=True)
+    assert clean.ok, clean.render(verbose=True)
+
+
+@needs_git_perl
+def test_a_build_without_warnings_builds_once(fake_env: tuple[Path, Path]) -> None:
+    tree, log = fake_env
+    report = verify_patch(FIRST, tree, method="hardlink")
+    assert report.step("compiler warnings").summary == "none" and report.ok
+    assert len(log.read_text().split("\n")) == 2

@@ -38,6 +38,11 @@ from fpdsl.diagnostics import UsageError, read_source
     show_default=True,
     help="the CROSS_COMPILE prefix for --arm32",
 )
+@click.option(
+    "--werror",
+    is_flag=True,
+    help="fail on a gcc warning the patch adds (without it, new warnings are shown and the patch passes)",
+)
 @click.option("--keep", is_flag=True, help="keep the patched scratch copy (a hard-link farm) and print where it is")
 @click.option("--verbose", "-v", is_flag=True, help="print every step's output, not only a failed step's")
 @click.option("--timings", is_flag=True, help="print how long each step took")
@@ -48,23 +53,25 @@ def verify_patch_cmd(
     cross_compile: str,
     arm32: bool,
     arm32_cross_compile: str,
+    werror: bool,
     keep: bool,
     verbose: bool,
     timings: bool,
 ) -> None:
     """Apply PATCH to a scratch copy of the kernel tree at --tree, run the
-    tree's checkpatch.pl and compile the objects it affects. Several PATCH
-    files, or a directory (its NNNN-*.patch files, as `emit-patch --series`
-    or `git format-patch` write them; the cover letter is skipped), are
-    applied in order, each checked by checkpatch, and built once. Exit 0 when
-    every step passes, 1 when one fails, 2 on a bad patch file, object or
-    tree.
+        tree's checkpatch.pl and compile the objects it affects, showing the gcc
+    warnings it adds (--werror: failing on them). Several PATCH
+        files, or a directory (its NNNN-*.patch files, as `emit-patch --series`
+        or `git format-patch` write them; the cover letter is skipped), are
+        applied in order, each checked by checkpatch, and built once. Exit 0 when
+        every step passes, 1 when one fails, 2 on a bad patch file, object or
+        tree.
 
-    \b
-    Examples:
-      fpdsl verify-patch fp.patch --tree linux-6.1
-      fpdsl verify-patch out/ --tree linux-4.16 --arm32 --timings
-      fpdsl verify-patch fp.patch --tree linux --object arch/arm64/kvm/ --keep
+        \b
+        Examples:
+          fpdsl verify-patch fp.patch --tree linux-6.1
+          fpdsl verify-patch out/ --tree linux-4.16 --arm32 --timings
+          fpdsl verify-patch fp.patch --tree linux --object arch/arm64/kvm/ --keep
     """
     from fpdsl.emit.verify import PatchFile, series_files, verify_patch
 
@@ -81,10 +88,13 @@ def verify_patch_cmd(
             keep=keep,
             arm32=arm32,
             arm32_cross_compile=arm32_cross_compile,
+            werror=werror,
         )
     for line in report.render(timings=timings, verbose=verbose).rstrip("\n").split("\n"):
         if line.startswith("[ok]"):
             click.secho(line, fg="green")
+        elif line.startswith("[warn]"):
+            click.secho(line, fg="yellow")
         elif line.startswith("[FAIL]"):
             click.secho(line, fg="red", bold=True)
         else:

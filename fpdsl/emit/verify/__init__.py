@@ -27,8 +27,8 @@ they are not part of `render()` unless asked for.
 
 The package's modules: `mails` (the patches given), `scratch` (the copy),
 `kbuild` (what to build, and how), `steps` (the report and running its
-steps), `build_output` (reading make's and gcc's output), `checkpatch`
-and `arm32`; this module runs them in order and re-exports their names.
+steps), `build_output` (reading make's and gcc's output), `checkpatch`,
+`warnings` (the ones the patch adds) and `arm32`; this module runs them in order and re-exports their names.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from fpdsl.emit.verify.build_output import (
     PROGRESS_LINE,
     CError,
     c_errors,
+    c_warnings,
     new_c_errors,
     tidy_build_output,
 )
@@ -100,6 +101,7 @@ from fpdsl.emit.verify.mails import (
 from fpdsl.emit.verify.scratch import Scratch
 from fpdsl.emit.verify.scratch import _build_outputs as _build_outputs  # the tests read it here
 from fpdsl.emit.verify.steps import MARKER, TIMEOUT, Step, VerifyReport, _command, _environment, _run_step
+from fpdsl.emit.verify.warnings import _warnings_check
 
 # What callers import from fpdsl.emit.verify, wherever it is defined.
 __all__ = [
@@ -143,6 +145,7 @@ __all__ = [
     "VerifyReport",
     "YYLLOC_DEFINITION",
     "c_errors",
+    "c_warnings",
     "check_object",
     "check_tree",
     "default_objects",
@@ -171,6 +174,7 @@ def verify_patch(
     method: str = "auto",
     arm32: bool = False,
     arm32_cross_compile: str = ARM32_CROSS_COMPILE,
+    werror: bool = False,
 ) -> VerifyReport:
     """Apply `patch_text` (one mail, or a series of mails in order) to a
     scratch copy of the prepared kernel `tree`, run checkpatch on each mail
@@ -179,7 +183,9 @@ def verify_patch(
     "overlay" or "hardlink"; `keep` leaves a hard-link farm behind
     (`report.scratch`). `arm32` (2018 trees) also builds the 32-bit ARM KVM
     objects unpatched and patched in a second scratch copy and fails on any
-    C error the patch adds."""
+    C error the patch adds. The gcc warnings the patch adds (against the same
+    objects built unpatched, only when the patched build warns) are the
+    step "compiler warnings": shown, and failing with `werror`."""
     if method not in ("auto", "overlay", "hardlink"):
         raise ValueError(f"method: {method!r}")
     tree = Path(tree).resolve()
@@ -214,8 +220,12 @@ def verify_patch(
         if not _apply_series(report, patches, scratch, env):
             return report
         make = make_command("arm64", cross_compile, fcommon=fcommon)
-        for obj in report.objects:
+        compiled = [
             _command(report, f"compile {obj}", [*make, *_target_flags(obj), obj], scratch, env, built=obj)
+            for obj in report.objects
+        ]
+        if all(compiled):
+            _warnings_check(report, make, tree, method, werror=werror)
         if arm32:
             # ARM32_CACHE is read here, when called, so that setting fpdsl.emit.verify.ARM32_CACHE
             # (as the tests do) moves the cache.

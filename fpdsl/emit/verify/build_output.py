@@ -1,6 +1,7 @@
 """Reading what make and gcc print: a build's output in a stable order,
-whether a target was built, gcc's C errors and the ones a patched build
-adds, and the first error of a failed step for its one-line summary."""
+whether a target was built, gcc's C errors and warnings and the ones a
+patched build adds, and the first error of a failed step for its one-line
+summary."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 # gcc's C errors: `file.c:L:C: error: ...` (also `fatal error:`), in .c and .h files only.
 C_ERROR = re.compile(r"^(?P<file>[^\s:]+\.[ch]):(?P<line>\d+):(?P<col>\d+): (?P<msg>(?:fatal )?error: .*)$")
+# gcc's warnings, the same way: `file.h:L:C: warning: ... [-Wname]`.
+C_WARNING = re.compile(r"^(?P<file>[^\s:]+\.[ch]):(?P<line>\d+):(?P<col>\d+): (?P<msg>warning: .*)$")
 ERROR_WORD = re.compile(r"\berror\b", re.IGNORECASE)
 MAKE_LINE = re.compile(r"^make(\[\d+\])?: ")
 # kbuild's progress lines ("  CC      arch/arm64/kvm/arm.o"): under -j2 their
@@ -72,7 +75,7 @@ def _compiled(output: str, obj: str) -> bool:
 
 @dataclass(frozen=True)
 class CError:
-    """One gcc C error: the file (normalised: arch/arm/kvm/../../../virt/kvm/arm/arm.c
+    """One gcc C error (or warning): the file (normalised: arch/arm/kvm/../../../virt/kvm/arm/arm.c
     is virt/kvm/arm/arm.c), its position, the message and gcc's lines."""
 
     file: str
@@ -91,10 +94,20 @@ def c_errors(output: str) -> list[CError]:
     """gcc's C errors in a build's output, in order. Assembler errors
     (`file.s:N: Error:`, `{standard input}`, `.S` files) and make's own
     failure lines are not C errors."""
+    return _diagnostics(output, C_ERROR)
+
+
+def c_warnings(output: str) -> list[CError]:
+    """gcc's warnings on C files in a build's output, in order (each a
+    CError whose message starts with "warning:")."""
+    return _diagnostics(output, C_WARNING)
+
+
+def _diagnostics(output: str, pattern: re.Pattern[str]) -> list[CError]:
     errors: list[CError] = []
     lines = output.split("\n")
     for i, line in enumerate(lines):
-        m = C_ERROR.match(line)
+        m = pattern.match(line)
         if m is None:
             continue
         file = os.path.normpath(m.group("file"))

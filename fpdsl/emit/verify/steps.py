@@ -27,6 +27,7 @@ class Step:
     output: str = ""
     seconds: float = 0.0
     summary: str = ""
+    warned: bool = False  # ok, with something to show (new compiler warnings)
 
 
 @dataclass
@@ -49,21 +50,21 @@ class VerifyReport:
         return next((s for s in self.steps if s.name == name), None)
 
     def render(self, *, timings: bool = False, verbose: bool = False) -> str:
-        """One line per step; the tool's own output under every failed step
-        (under every step with `verbose`)."""
+        """One line per step; the tool's own output under every failed or
+        warning step (under every step with `verbose`)."""
         out = [f"tree: {self.tree}"]
         if len(self.patches) > 1:
             out.append(f"patches: {', '.join(self.patches)}")
         out.append(f"touched: {', '.join(self.touched)}")
         out.extend(f"note: {note}" for note in self.notes)
         for s in self.steps:
-            line = f"[{'ok' if s.ok else 'FAIL'}] {s.name}"
+            line = f"[{'FAIL' if not s.ok else 'warn' if s.warned else 'ok'}] {s.name}"
             if s.summary:
                 line += f": {s.summary}"
             if timings:
                 line += f" ({s.seconds:.1f}s)"
             out.append(line)
-            if (verbose or not s.ok) and s.output.strip():
+            if (verbose or not s.ok or s.warned) and s.output.strip():
                 out.extend(f"    {text}" for text in s.output.rstrip("\n").split("\n"))
         out.append(f"verify-patch: {'ok' if self.ok else 'FAILED'}")
         return "\n".join(out) + "\n"
