@@ -1,5 +1,11 @@
 """Shared fixtures. The real kernel trees (`kernel` tests) are set up once per
-machine by tests/kernels.py; the terminal summary says what that cost."""
+machine by tests/kernels.py; the terminal summary says what that cost.
+
+The tests run in parallel (pytest-xdist, `-n auto --dist loadgroup` in
+pyproject.toml); every test on a real kernel tree is in one group, run one
+after the other by one worker: they set the trees up, and they check that
+no scratch copy of a tree is left behind, which another test's scratch copy
+in flight would look like."""
 
 from __future__ import annotations
 
@@ -17,6 +23,15 @@ def kernel_6_1() -> Path:
 @pytest.fixture(scope="session")
 def kernel_6_12() -> Path:
     return kernel_tree("6.12")
+
+
+KERNEL_FIXTURES = {"kernel_6_1", "kernel_6_12"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("kernel") or KERNEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("kernel-trees"))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
