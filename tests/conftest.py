@@ -28,6 +28,7 @@ def kernel_6_12() -> Path:
 KERNEL_FIXTURES = {"kernel_6_1", "kernel_6_12"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's loadgroup reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("kernel") or KERNEL_FIXTURES & set(getattr(item, "fixturenames", ())):

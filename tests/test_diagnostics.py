@@ -545,6 +545,24 @@ CASES = [
         "hook 'enter' leaves state unbalanced: preempt +1, neon +1",
         "add kernel_neon_end()",
     ),
+    # 6.1's kernel_neon_begin() holds the fpsimd context (local_bh_disable())
+    # until kernel_neon_end(); 6.12's leaves a task preemptible.
+    Case(
+        "unbalanced-neon-6.1",
+        'policy p "d"\nkernel v6.1\nhook enter {\n  kernel_neon_begin()\n}\n',
+        1,
+        "3:6",
+        "hook 'enter' leaves state unbalanced: bh +1, neon +1",
+        "add kernel_neon_end()",
+    ),
+    Case(
+        "unbalanced-neon-6.12",
+        'policy p "d"\nkernel v6.12\nhook enter {\n  kernel_neon_begin()\n}\n',
+        1,
+        "3:6",
+        "hook 'enter' leaves state unbalanced: neon +1",
+        "add kernel_neon_end()",
+    ),
     # Where code runs is kernel semantics: the hyp (the trap hook) can call
     # no kernel function, and some arguments mean nothing in some kernels.
     Case(

@@ -16,6 +16,7 @@ from fpdsl.lang.vocabulary import (
     PRIMITIVES,
     REPLACEMENTS,
     Effect,
+    effect_in,
     kernel_index,
 )
 
@@ -235,7 +236,7 @@ class _Checker:
             if isinstance(stmt, ast.Call):
                 spec = PRIMITIVES.get(stmt.name)
                 if spec is not None:
-                    total = _add(total, spec.effect)
+                    total = _add(total, effect_in(spec, self.resolved.kernel))
             elif isinstance(stmt, ast.If):
                 then = self.effect_of(stmt.then, src)
                 orelse = self.effect_of(stmt.orelse, src)
@@ -333,8 +334,9 @@ _UNDO = {
 def _balance_hint(e: Effect) -> str:
     """Name the call that is missing, e.g. 'add local_bh_enable()'."""
     counters = [c for c in _COUNTERS if getattr(e, c)]
-    if "neon" in counters and e.preempt == e.neon:  # kernel_neon_begin() also disables preemption
-        counters.remove("preempt")
+    for implied in ("preempt", "bh"):  # what kernel_neon_begin() also disables (2018, 6.1)
+        if "neon" in counters and implied in counters and getattr(e, implied) == e.neon:
+            counters.remove(implied)
     missing = [_UNDO[c][0 if getattr(e, c) > 0 else 1] for c in counters]
     return (
         "every disable needs its enable in the same hook (only load and put may pair up): add " + " and ".join(missing)

@@ -71,6 +71,9 @@ class Primitive:
     # First kernel version whose hyp code can do it; None: kernel code only
     # (the hyp runs with the kernel's functions and most of its data unmapped).
     hyp: str | None = None
+    # (kernel version, effect from that version on), oldest first: where the
+    # call's effect changed over the years.
+    effect_since: tuple[tuple[str, Effect], ...] = ()
 
 
 PRIMITIVES: dict[str, Primitive] = {
@@ -144,13 +147,24 @@ PRIMITIVES: dict[str, Primitive] = {
         Primitive("local_irq_enable", (), "unmask interrupts; pending ones are taken", Effect(irq=-1)),
         Primitive("local_irq_save", (), "mask interrupts, remembering the previous state", Effect(irq=1)),
         Primitive("local_irq_restore", (), "restore the interrupt state saved by local_irq_save()", Effect(irq=-1)),
+        # 2018: preempt_disable() until kernel_neon_end(); 6.1: the fpsimd
+        # context, local_bh_disable() (not PREEMPT_RT), until then; 6.12:
+        # the context only inside kernel_neon_begin(), task context stays
+        # preemptible (TIF_KERNEL_FPSTATE).
         Primitive(
             "kernel_neon_begin",
             (),
             "claim the FPSIMD registers for kernel-mode NEON",
             Effect(preempt=1, neon=1),
+            effect_since=(("v6.1.134", Effect(bh=1, neon=1)), ("v6.12.0", Effect(neon=1))),
         ),
-        Primitive("kernel_neon_end", (), "release kernel-mode NEON", Effect(preempt=-1, neon=-1)),
+        Primitive(
+            "kernel_neon_end",
+            (),
+            "release kernel-mode NEON",
+            Effect(preempt=-1, neon=-1),
+            effect_since=(("v6.1.134", Effect(bh=-1, neon=-1)), ("v6.12.0", Effect(neon=-1))),
+        ),
         Primitive("set_kernel_neon_busy", (), "mark kernel-mode NEON busy on this CPU (softirqs fall back)"),
         Primitive("clear_kernel_neon_busy", (), "clear this CPU's kernel_neon_busy"),
     )
@@ -232,3 +246,14 @@ REPLACEMENTS = {
 def kernel_index(kernel: str) -> int:
     """Position of a known kernel model in time (KERNEL_VERSIONS)."""
     return KERNEL_VERSIONS.index(kernel)
+
+
+def effect_in(primitive: Primitive, kernel: str | None) -> Effect:
+    """What the call does to the preempt, softirq, interrupt and NEON counts
+    in `kernel` (an unknown kernel: the oldest effect)."""
+    effect = primitive.effect
+    if kernel in KERNEL_VERSIONS:
+        for version, later in primitive.effect_since:
+            if kernel_index(kernel) >= kernel_index(version):
+                effect = later
+    return effect
