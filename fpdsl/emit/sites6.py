@@ -139,11 +139,7 @@ class Sites6(SiteBuilder):
         statements between the leading guards and any trailing WARN_ON."""
         cf = self.tree[T.KVM_FPSIMD_C]
         body = cf.function(function).child_by_field_name("body")
-        children = [c for c in body.named_children if c.type != "comment"]
-        decls = [c for c in children if c.type == "declaration"]
-        stmts = [c for c in children if c.type != "declaration"]
-        while stmts and self._guard(cf, stmts[0]):
-            stmts = stmts[1:]
+        decls, guards, stmts = self._parts(function)
         while stmts and self._guard(cf, stmts[-1]):
             stmts = stmts[:-1]
         if decls:
@@ -163,19 +159,24 @@ class Sites6(SiteBuilder):
             stmt_site = Site(line, line, "\t")
         return decl_site, stmt_site
 
+    def _parts(self, function: str) -> tuple[list, list, list]:
+        """A kvm/fpsimd.c function's local declarations, leading guards and
+        the statements after them (comments left out)."""
+        cf = self.tree[T.KVM_FPSIMD_C]
+        body = cf.function(function).child_by_field_name("body")
+        children = [c for c in body.named_children if c.type != "comment"]
+        stmts = [c for c in children if c.type != "declaration"]
+        lead = 0
+        while lead < len(stmts) and self._guard(cf, stmts[lead]):
+            lead += 1
+        return [c for c in children if c.type == "declaration"], stmts[:lead], stmts[lead:]
+
     def _unchecked(self, body: tuple, function: str) -> tuple:
         """The body without its leading assertions that the function's guards
         already make: the guards stay where they are (they are not the
         hook's site), so the assertion would be written twice."""
         cf = self.tree[T.KVM_FPSIMD_C]
-        children = [c for c in cf.function(function).child_by_field_name("body").named_children if c.type != "comment"]
-        guards = set()
-        for node in children:
-            if node.type == "declaration":
-                continue
-            if not self._guard(cf, node):
-                break
-            guards.add("".join(cf.text[node.start_byte : node.end_byte].split()))
+        guards = {"".join(cf.text[g.start_byte : g.end_byte].split()) for g in self._parts(function)[1]}
         while body and isinstance(body[0], ast.Assertion):
             text = f"{body[0].macro}({self.lower.expr(body[0].cond, 'host')});"
             if "".join(text.split()) not in guards:
