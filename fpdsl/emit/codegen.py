@@ -255,6 +255,9 @@ class Lowering:
         # Deep nesting leaves little room; a comment still gets a usable width.
         width = max(self.width - _columns(indent) - 3, 20)
         lines = _rewrap(doc, width)
+        if len(lines) == 1 and len(lines[0]) > width - 3:
+            # "/* " and " */" on the one line: narrower, or it spills over the limit.
+            lines = _rewrap(doc, width - 3)
         text = str(self.blocks.comment(lines)).split("\n")
         path = (self._hook.policy if self._hook is not None else None) or self.path
         out = []
